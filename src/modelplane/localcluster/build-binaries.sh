@@ -2,7 +2,7 @@
 # Builds the local control plane's binaries from pinned Go module releases into a cache
 # outside the repository, keyed by version, so that later runs reuse them.
 #
-#   hack/build-control-plane.sh            build whatever is missing, print the bin directory
+#   build-binaries.sh     build whatever is missing; print one line per binary: NAME PATH
 #
 # Why a wrapper module: k8s.io/kubernetes (and etcd's root module) replace their staging
 # modules with local paths, so `go install mod@version` refuses them. Each wrapper requires
@@ -117,4 +117,7 @@ build_etcd
 build_plain kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 build_plain minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio
 say "all binaries ready in $BIN"
-echo "$BIN"
+for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do echo "$b $BIN/$b-$K8S_VERSION"; done
+echo "etcd $BIN/etcd-$ETCD_VERSION"
+echo "kwok $BIN/kwok-$KWOK_VERSION"
+echo "minio $BIN/minio-$MINIO_VERSION"

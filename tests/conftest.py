@@ -1,0 +1,172 @@
+"""Session fixtures: one real control plane and S3 store per test session.
+
+By default the local control plane (`modelplane cluster up`) is started once, or reused when
+it already runs, and stopped at the end when this session started it (set
+MODELPLANE_TEST_KEEP_CLUSTER=1 to keep it for the next run). With
+MODELPLANE_TEST_EXISTING_CLUSTER=1 the tests use the cluster that KUBECONFIG names (kind, where
+Docker exists) and the S3 store that MODELPLANE_S3_ENDPOINT_URL and AWS_* name. A missing tool
+or variable is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from modelplane.localcluster.cluster import LocalCluster, S3Credentials
+
+REPO = Path(__file__).resolve().parent.parent
+CRDS = REPO / "crds"
+
+
+@dataclass
+class Cluster:
+    """A handle on the test cluster: its kubeconfig, a kubectl, and API clients."""
+
+    kubeconfig: Path
+    kubectl_path: Path
+    local: LocalCluster | None
+
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        kubeconfig: Path | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against the cluster; with check, a failure raises with its stderr."""
+        result = subprocess.run(
+            [str(self.kubectl_path), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
+        return result
+
+    def api_client(self) -> Any:
+        return k8s_config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig authenticated as `user` in `groups` (local control plane only)."""
+        if self.local is None:
+            raise RuntimeError("per-user kubeconfigs need the local control plane")
+        return self.local.user_kubeconfig(user, groups)
+
+
+@dataclass
+class S3Store:
+    """The S3-compatible store the tests write to."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str
+
+    def env(self) -> dict[str, str]:
+        return S3Credentials(self.endpoint_url, self.access_key, self.secret_key).env()
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+
+def _existing_cluster() -> bool:
+    return os.environ.get("MODELPLANE_TEST_EXISTING_CLUSTER") == "1"
+
+
+def _require_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"MODELPLANE_TEST_EXISTING_CLUSTER=1 needs {name} to be set")
+    return value
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster | None]:
+    """The local control plane, started once per session (None for an existing cluster)."""
+    if _existing_cluster():
+        yield None
+        return
+    cluster = LocalCluster(os.environ.get("MODELPLANE_TEST_CLUSTER_NAME", "default"))
+    was_running = cluster.running()
+    cluster.up()
+    yield cluster
+    if not was_running and os.environ.get("MODELPLANE_TEST_KEEP_CLUSTER") != "1":
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def cluster(local_cluster: LocalCluster | None) -> Cluster:
+    if local_cluster is None:
+        kubectl = shutil.which("kubectl")
+        if kubectl is None:
+            raise RuntimeError("MODELPLANE_TEST_EXISTING_CLUSTER=1 needs kubectl on PATH")
+        return Cluster(Path(_require_env("KUBECONFIG")), Path(kubectl), None)
+    return Cluster(local_cluster.kubeconfig, local_cluster.kubectl_path(), local_cluster)
+
+
+@pytest.fixture(scope="session")
+def s3(local_cluster: LocalCluster | None) -> S3Store:
+    if local_cluster is None:
+        return S3Store(
+            _require_env("MODELPLANE_S3_ENDPOINT_URL"),
+            _require_env("AWS_ACCESS_KEY_ID"),
+            _require_env("AWS_SECRET_ACCESS_KEY"),
+        )
+    creds = local_cluster.s3()
+    return S3Store(creds.endpoint_url, creds.access_key, creds.secret_key)
+
+
+@pytest.fixture
+def bucket(s3: S3Store) -> str:
+    """A fresh, empty bucket."""
+    name = f"test-{secrets.token_hex(6)}"
+    s3.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    """The CRDs from crds/ applied and Established."""
+    files = sorted(CRDS.glob("*.yaml"))
+    if not files:
+        raise RuntimeError(f"no CRDs in {CRDS}: run `python -m modelplane.api.crdgen`")
+    for path in files:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *(f"-f={p}" for p in files)
+    )
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{secrets.token_hex(3)}"
+    core = k8s_client.CoreV1Api(cluster.api_client())
+    core.create_namespace({"metadata": {"name": name, "labels": {"modelplane.io/test": "true"}}})
+    yield name
+    core.delete_namespace(name)
