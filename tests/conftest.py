@@ -15,6 +15,9 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from modelplane.localcluster.cluster import LocalCluster, S3Credentials
+from modelplane.localcluster.processes import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CRDS = REPO / "crds"
@@ -170,3 +174,87 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     core.create_namespace({"metadata": {"name": name, "labels": {"modelplane.io/test": "true"}}})
     yield name
     core.delete_namespace(name)
+
+
+class Operator:
+    """The operator as a real process (`python -m modelplane.operator`), restartable."""
+
+    def __init__(self, kubeconfig: Path, env: dict[str, str], log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.env = env
+        self.log_path = log_path
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelplane.operator",
+                    "--all-namespaces",
+                    f"--metrics-port={self.metrics_port}",
+                    f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited at start:\n{self.log()[-3000:]}")
+            if self._healthy():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the operator did not become live:\n{self.log()[-3000:]}")
+
+    def _healthy(self) -> bool:
+        url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the process: SIGKILL with kill (a crash), else SIGTERM (a clean shutdown)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def restart(self, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crds: None, s3: S3Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    """One operator for the session, watching all namespaces; it must never crash."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = Operator(cluster.kubeconfig, s3.env(), log_path)
+    op.start()
+    yield op
+    crashed = not op.alive()
+    op.stop()
+    if crashed:
+        raise AssertionError(f"the operator crashed during the session:\n{op.log()[-5000:]}")

@@ -1,0 +1,57 @@
+"""The operator's own Kubernetes API access (kopf brings its own client for watching).
+
+Handlers run in kopf's thread pool when they are plain functions, so the blocking
+`kubernetes` client is fine there. One ApiClient is shared: it is thread-safe and pools
+connections.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from kubernetes import client, config
+
+from modelplane.api.bases import GROUP, VERSION
+
+
+@functools.cache
+def api_client() -> Any:
+    """The shared ApiClient: in-cluster credentials in a pod, the kubeconfig elsewhere."""
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+        return client.ApiClient()
+    return config.new_client_from_config()
+
+
+def custom_objects() -> Any:
+    return client.CustomObjectsApi(api_client())
+
+
+def core() -> Any:
+    return client.CoreV1Api(api_client())
+
+
+def apps() -> Any:
+    return client.AppsV1Api(api_client())
+
+
+def get(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """One modelplane object as a dict, or None when it does not exist."""
+    try:
+        obj: dict[str, Any] = custom_objects().get_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name
+        )
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return obj
+
+
+def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    """Merge-patch the status subresource of one modelplane object."""
+    custom_objects().patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status}
+    )

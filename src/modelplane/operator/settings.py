@@ -1,0 +1,27 @@
+"""Operator-wide kopf settings: where kopf keeps its own state, and how it posts Events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+# kopf keeps handler progress and the last-handled spec in annotations under our own prefix,
+# so `kubectl get -o yaml` shows whose they are.
+PREFIX = "modelplane.io"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    # Events are for people: significant transitions only, posted at INFO and above.
+    settings.posting.level = logging.INFO
+    # Re-establish watches regularly so a silently dropped connection cannot stall us.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
