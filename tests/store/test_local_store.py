@@ -216,4 +216,5 @@ def test_digests_a_64_mib_file_in_chunks_with_flat_memory(tmp_path: Path) -> Non
     assert result.digest.hex == expected.hexdigest()
     assert result.bytes_read == size
     assert result.reads == size // (8 * 1024 * 1024) + 1
-    assert peak < size // 4, f"peak {peak} bytes while hashing {size}"
+    # One reused 8 MiB buffer; reading the file whole would need 64 MiB.
+    assert peak < 2 * 8 * 1024 * 1024, f"peak {peak} bytes while hashing {size}"
