@@ -19,7 +19,7 @@ import shutil
 import stat as stat_module
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from modelplane.store.artifacts import ArtifactStat, DigestResult, StoredObject, directory_digest
 from modelplane.store.digests import (
@@ -70,8 +70,7 @@ class LocalStore:
         check_algorithm(algorithm)
         location = parse_file_uri(uri)
         with _translating(uri):
-            info = location.path.stat()
-            if stat_module.S_ISREG(info.st_mode) and not location.is_prefix:
+            if _kind(location, uri) == "file":
                 streamed = self._hash_file(location.path, algorithm)
                 return DigestResult(
                     uri=uri,
@@ -81,17 +80,14 @@ class LocalStore:
                     bytes_read=streamed.bytes_read,
                     reads=streamed.reads,
                 )
-            if not stat_module.S_ISDIR(info.st_mode):
-                raise ArtifactNotFound(uri, _not_a_file_or_directory(location))
-            paths = {}
-            objects = []
-            for relative, path, size in walk_files(location.path):
-                paths[relative] = path
-                objects.append(StoredObject(file_uri(path), relative, size))
+            objects = [
+                StoredObject(file_uri(path), relative, size)
+                for relative, path, size in walk_files(location.path)
+            ]
             return directory_digest(
                 uri,
                 objects,
-                lambda stored: self._hash_file(paths[stored.path], algorithm),
+                lambda stored: self._hash_file(location.child(stored.path).path, algorithm),
                 algorithm,
             )
 
@@ -121,13 +117,11 @@ class LocalStore:
 
     def get_to_path(self, uri: str, dest: Path) -> Path:
         location = parse_file_uri(uri)
+        # Both ends are local here, so errors writing dest are mapped like errors reading uri.
         with _translating(uri):
-            info = location.path.stat()
-            if stat_module.S_ISREG(info.st_mode) and not location.is_prefix:
+            if _kind(location, uri) == "file":
                 write_atomically(dest, _copier(location.path, self.chunk_size))
                 return dest
-            if not stat_module.S_ISDIR(info.st_mode):
-                raise ArtifactNotFound(uri, _not_a_file_or_directory(location))
             dest.mkdir(parents=True, exist_ok=True)
             for relative, path, _ in walk_files(location.path):
                 target = dest.joinpath(*relative.split("/"))
@@ -156,6 +150,16 @@ class LocalStore:
                 hasher.update(buffer[:count])
                 total += count
         return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)
+
+
+def _kind(location: FileLocation, uri: str) -> Literal["file", "directory"]:
+    """Whether the artifact is a file or a directory; `ArtifactNotFound` when neither."""
+    info = location.path.stat()
+    if stat_module.S_ISREG(info.st_mode) and not location.is_prefix:
+        return "file"
+    if stat_module.S_ISDIR(info.st_mode):
+        return "directory"
+    raise ArtifactNotFound(uri, _not_a_file_or_directory(location))
 
 
 def walk_files(root: Path) -> Iterator[tuple[str, Path, int]]:
