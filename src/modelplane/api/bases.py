@@ -8,6 +8,7 @@ status patch built from `RunStatus(phase="Finished")` touches `phase` and nothin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
@@ -173,9 +174,10 @@ class Resource(KubeModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
 
     @classmethod
-    def from_object(cls, obj: Any) -> Self:
-        """Parses an object read from the API server (a dict, or kopf's Body mapping)."""
-        return cls.model_validate(dict(obj))
+    def from_object(cls, obj: Mapping[str, Any]) -> Self:
+        """Parses an object read from the API server: a dict, or any mapping such as kopf's
+        Body (nested mappings are read as they are, without copying to dicts first)."""
+        return cls.model_validate(obj)
 
     def to_manifest(self) -> dict[str, Any]:
         """The object as a manifest for `kubectl apply` or the API: wire names, no None fields."""

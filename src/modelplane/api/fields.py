@@ -68,7 +68,7 @@ Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 Commit = Annotated[
     str,
-    Field(min_length=40, max_length=40),
+    Field(max_length=40),
     matches(COMMIT, "commit must be a full 40-character lower-case hex git SHA"),
 ]
 

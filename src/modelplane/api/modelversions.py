@@ -215,8 +215,14 @@ class ModelVersion(Resource):
 
     model_config = ConfigDict(
         json_schema_extra=object_rules(
+            # Compares the name's number with spec.version instead of formatting the version:
+            # the API server's cost estimator treats string(int) as unbounded and refuses the
+            # CRD. The digit check keeps int() from failing; ten digits fit in int64.
             rule(
-                "self.metadata.name == self.spec.model + '-v' + string(self.spec.version)",
+                "self.metadata.name.startsWith(self.spec.model + '-v') && "
+                "self.metadata.name.substring(size(self.spec.model) + 2)"
+                ".matches('^[1-9][0-9]{0,9}$') && "
+                "int(self.metadata.name.substring(size(self.spec.model) + 2)) == self.spec.version",
                 "metadata.name must be <model>-v<version>",
             )
         )
