@@ -1,7 +1,8 @@
 """The Experiment kind: a named group of runs with an objective.
 
 Users and GitOps write the spec; the operator writes run counts, the best run by the objective,
-and conditions into status.
+and conditions into status. `kubectl get exp` shows OBJECTIVE (spec.objective.metric), RUNS
+(status.runs.total) and BEST RUN (status.bestRun.name); `-o wide` adds the goal and best value.
 """
 
 from __future__ import annotations

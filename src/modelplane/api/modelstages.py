@@ -7,6 +7,10 @@ does not fight GitOps tools over it.
 
 A ModelStage is named `<model>-<stage in lower case>` (checked by the API server): name
 uniqueness then allows one ModelStage per model and stage in a namespace, case-insensitively.
+
+`kubectl get modelstages` shows MODEL, STAGE, DESIRED (spec.version), LIVE (status.liveVersion),
+GATES (status.gatesSummary, "<passed>/<total>" for the desired version, e.g. "1/1") and ROLLOUT
+(status.rollout.phase); the operator keeps those status fields current.
 """
 
 from __future__ import annotations

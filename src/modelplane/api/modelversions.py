@@ -4,6 +4,8 @@ A ModelVersion is named `<model>-v<version>` (checked by the API server), so the
 name uniqueness makes version numbers unique per model and namespace. Its spec cannot change
 except for `description`. The operator snapshots the run's lineage into status, verifies the
 artifact against its digest, and lists the stages where the version is live.
+`kubectl get mv` shows MODEL, VERSION, RUN, VERIFIED (status.artifact.verified) and STAGES
+(status.stages, printed as a JSON list; leave it unset rather than empty).
 """
 
 from __future__ import annotations

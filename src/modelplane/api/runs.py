@@ -6,7 +6,7 @@ produces, so the API server keeps them from changing once set. Params and data i
 MLflow's rules instead of being frozen whole, because training code logs them while it runs:
 a param, once logged, keeps its value, and a data input, once recorded, stays; new ones may be
 added. The SDK writes phase, times and metric summaries into status; the operator adds
-conditions.
+conditions. `kubectl get runs` shows EXPERIMENT, PHASE (status.phase) and PARENT.
 """
 
 from __future__ import annotations
