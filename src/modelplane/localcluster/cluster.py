@@ -9,6 +9,8 @@ is stopped and replaced. State lives under `~/.cache/modelplane/clusters/<name>/
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -18,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,6 +31,10 @@ from modelplane.localcluster.binaries import Binaries, ensure_binaries
 from modelplane.localcluster.processes import Component, free_port, start, stop, wait_until
 
 NEVER_READY_LABEL = "modelplane.io/never-ready"
+# Every component a complete cluster runs; a state missing one is a half-started cluster.
+COMPONENT_NAMES = frozenset(
+    {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "minio"}
+)
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 NODE_COUNT = 3
 STARTUP_TIMEOUT = 120.0
@@ -111,7 +117,7 @@ class LocalCluster:
     def running(self) -> bool:
         """True when every recorded component is alive and the API server is ready."""
         state = self.state()
-        if state is None or not state.components:
+        if state is None or {c.name for c in state.components} != COMPONENT_NAMES:
             return False
         if not all(c.alive() for c in state.components):
             return False
@@ -142,9 +148,24 @@ class LocalCluster:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise `up` and `down` across processes (parallel test runs share a cluster)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def up(self, progress: Progress = print) -> ClusterState:
         """Start the cluster, or return the one already running."""
         binaries = ensure_binaries()
+        with self._locked():
+            return self._up(binaries, progress)
+
+    def _up(self, binaries: Binaries, progress: Progress) -> ClusterState:
         wanted = {k: str(v) for k, v in binaries.paths.items()}
         state = self.state()
         if state is not None and state.binaries == wanted and self.running():
@@ -152,7 +173,7 @@ class LocalCluster:
             return state
         if state is not None:
             progress(f"cluster {self.name!r}: stopping a stale cluster from an earlier run")
-            self.down(progress=lambda _: None)
+            self._down()
         started = time.monotonic()
         state = self._start(binaries, progress)
         progress(f"cluster {self.name!r} ready in {time.monotonic() - started:.1f}s")
@@ -160,6 +181,11 @@ class LocalCluster:
 
     def down(self, progress: Progress = print) -> None:
         """Stop every component and delete the cluster's data (certificates are kept)."""
+        with self._locked():
+            self._down()
+        progress(f"cluster {self.name!r} stopped")
+
+    def _down(self) -> None:
         state = self.state()
         if state is not None:
             # The reverse of start order, so nothing logs errors about the API server going.
@@ -167,7 +193,6 @@ class LocalCluster:
                 stop(component)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
-        progress(f"cluster {self.name!r} stopped")
 
     # -- internals -------------------------------------------------------------------------
 

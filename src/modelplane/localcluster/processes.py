@@ -17,6 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Components are meant to outlive the Popen objects that started them; keeping the objects
+# here stops Python from warning that a subprocess is still running when they are collected.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class Component:
@@ -28,12 +32,17 @@ class Component:
 
     def alive(self) -> bool:
         """True when the PID is live and still runs the same executable."""
+        proc = Path(f"/proc/{self.pid}")
         try:
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
+            # The state follows the parenthesised command name: "Z" is a zombie (exited).
+            state = proc.joinpath("stat").read_text().rpartition(")")[2].split()[0]
+            cmdline = proc.joinpath("cmdline").read_bytes()
+        except (OSError, IndexError):
             return False
-        if not cmdline:  # a zombie has an empty command line
+        if state == "Z":
             return False
+        if not cmdline:  # empty for a moment while the kernel sets up a fresh exec
+            return True
         return cmdline.split(b"\0", 1)[0].decode(errors="replace") == self.executable
 
 
@@ -62,12 +71,14 @@ def start(
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
+    _STARTED[proc.pid] = proc
     return Component(name=name, pid=proc.pid, executable=argv[0])
 
 
 def stop(component: Component, timeout: float = 10.0) -> None:
     """Stop a component: SIGTERM, then SIGKILL once `timeout` has passed."""
     if not component.alive():
+        _reap(component.pid)
         return
     try:
         os.kill(component.pid, signal.SIGTERM)
@@ -88,6 +99,11 @@ def stop(component: Component, timeout: float = 10.0) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the process is our own child (as in tests)."""
+    proc = _STARTED.pop(pid, None)
+    if proc is not None:
+        # Only called once the process was killed or is a zombie: this returns at once.
+        proc.wait(timeout=10)
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
