@@ -1,7 +1,8 @@
 """Content digests: the ``<algorithm>:<hex>`` strings in specs, and streamed hashing.
 
 A digest is written ``sha256:<64 hex>`` (the default and the one the operator reports),
-``sha512:<128 hex>`` or ``md5:<32 hex>`` (common for data sets whose producers publish MD5s).
+``sha512:<128 hex>``, ``sha1:<40 hex>`` or ``md5:<32 hex>`` (common for data sets whose producers
+publish MD5s); the same set the CRDs accept.
 Hex is compared in lower case. Hashing reads a stream in fixed-size chunks through an injected
 ``read`` callable, so this module holds no I/O of its own and no object is ever held whole.
 """
@@ -17,7 +18,7 @@ from typing import Protocol
 from modelplane.store.errors import InvalidDigest
 
 # Hex length of each supported algorithm's digest.
-ALGORITHMS: dict[str, int] = {"md5": 32, "sha256": 64, "sha512": 128}
+ALGORITHMS: dict[str, int] = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 DEFAULT_ALGORITHM = "sha256"
 # 8 MiB: large enough that per-call overhead (a Python loop turn, a socket read) is negligible
 # next to hashing, small enough that memory stays flat for multi-gigabyte models.
@@ -68,7 +69,7 @@ def parse_digest(text: str) -> Digest:
 
 def new_hasher(algorithm: str) -> Hasher:
     """A fresh hash object; MD5 is marked not-for-security so FIPS-mode hosts allow it."""
-    return hashlib.new(check_algorithm(algorithm), usedforsecurity=algorithm != "md5")
+    return hashlib.new(check_algorithm(algorithm), usedforsecurity=algorithm not in ("md5", "sha1"))
 
 
 def digest_bytes(data: bytes, algorithm: str = DEFAULT_ALGORITHM) -> Digest:
