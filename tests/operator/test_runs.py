@@ -15,12 +15,14 @@ import pytest
 from kubernetes import client as k8s
 from waiting import wait_for
 
+from modelplane.core.runs import heartbeat_timeout
+
 pytestmark = pytest.mark.cluster
 
 GROUP, VERSION = "modelplane.io", "v1alpha1"
 COMMIT = "392bc3103b9fd91a9297077266a0a1ece4592d88"
-# The operator's default heartbeat timeout; the session operator runs with it.
-HEARTBEAT_TIMEOUT = 300
+# The session operator inherits this process's environment, so it uses the same timeout.
+HEARTBEAT_TIMEOUT = heartbeat_timeout().total_seconds()
 
 
 def stamp(moment: datetime) -> str:

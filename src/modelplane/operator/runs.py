@@ -77,13 +77,12 @@ RefKey = tuple[str, str, str]
 
 
 def patch_status_at(
-    plural: str, namespace: str, name: str, resource_version: str | None, status: dict[str, Any]
+    plural: str, namespace: str, name: str, resource_version: str, status: dict[str, Any]
 ) -> bool:
     """Merge-patch an object's status if it is still at `resource_version`; False if it is not
     (409) or is gone (404). Blocking: call it from a thread."""
-    body: dict[str, Any] = {"status": status}
-    if resource_version:
-        body["metadata"] = {"resourceVersion": resource_version}
+    # The API server checks a resourceVersion given in a patch like one given in an update.
+    body = {"metadata": {"resourceVersion": resource_version}, "status": status}
     try:
         kube.custom_objects().patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, plural, name, body
@@ -109,7 +108,7 @@ async def apply_plan(plural: str, obj: Mapping[str, Any], plan: StatusPlan) -> b
         plural,
         metadata["namespace"],
         metadata["name"],
-        metadata.get("resourceVersion"),
+        metadata["resourceVersion"],
         plan.patch,
     )
     if written:
@@ -232,11 +231,14 @@ async def refresh_dependents(
     """Reconcile the runs that name `ref`, after it appeared or disappeared."""
     names = sorted(set(by_reference.get((namespace, ref.kind.value, ref.name), ())))
     for name in names:
-        obj = await asyncio.to_thread(kube.get, Run.crd.plural, namespace, name)
-        if obj is None:
-            continue
-        with reconciling("Run"):
-            await reconcile_run(obj, lookups)
+        # One run the API server refuses to read or patch must not keep the others stale.
+        try:
+            with reconciling("Run"):
+                obj = await asyncio.to_thread(kube.get, Run.crd.plural, namespace, name)
+                if obj is not None:
+                    await reconcile_run(obj, lookups)
+        except ApiException as exc:
+            log.warning("could not re-check run %s/%s: %s", namespace, name, exc.reason)
 
 
 def _index(indexes: Mapping[str, Any], name: str) -> Mapping[Any, Any]:
