@@ -126,8 +126,15 @@ def test_best_run_follows_metric_updates_when_maximizing(operator: Any, objects:
     # The SDK updates a finished run's summary (a late evaluation).
     objects.patch_status("runs", "b", {"metrics": {"val_auc": metric(0.99, step=2)}})
     wait_for(best_is(objects, "churn", "b", 0.99), 30, "best run b after its metric rose")
-    events = objects.events("churn")
-    assert any(reason == "BestRunChanged" and "b" in message for _, reason, message in events)
+    wait_for(
+        lambda: [
+            message
+            for _, reason, message in objects.events("churn")
+            if reason == "BestRunChanged" and message.startswith("best run is b: val_auc=0.99")
+        ],
+        timeout=30,
+        message="a BestRunChanged Event naming b",
+    )
 
 
 def test_best_run_when_minimizing_and_when_the_objective_changes(
