@@ -10,6 +10,7 @@ import pytest
 from modelplane.api import Run
 from modelplane.core.runs import (
     DEFAULT_HEARTBEAT_TIMEOUT,
+    HEARTBEAT_TIMEOUT_ANNOTATION,
     Reference,
     RefKind,
     heartbeat_lost,
@@ -18,6 +19,7 @@ from modelplane.core.runs import (
     plan_run,
     recheck_interval,
     references,
+    run_heartbeat_timeout,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -238,6 +240,26 @@ def test_heartbeat_timeout_reads_seconds_or_a_duration(
 def test_heartbeat_timeout_refuses_nonsense(value: str) -> None:
     with pytest.raises(ValueError, match=r"MODELPLANE_RUN_HEARTBEAT_TIMEOUT|duration"):
         heartbeat_timeout({"MODELPLANE_RUN_HEARTBEAT_TIMEOUT": value})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (None, timedelta(seconds=300)),
+        ("20s", timedelta(seconds=20)),
+        ("45", timedelta(seconds=45)),
+        ("soon", timedelta(seconds=300)),
+        ("0", timedelta(seconds=300)),
+    ],
+)
+def test_a_run_may_ask_for_its_own_heartbeat_timeout(
+    annotation: str | None, expected: timedelta
+) -> None:
+    """The annotation overrides the default; a malformed one is ignored, not fatal."""
+    trial = run()
+    if annotation is not None:
+        trial.metadata.annotations = {HEARTBEAT_TIMEOUT_ANNOTATION: annotation}
+    assert run_heartbeat_timeout(trial, timedelta(seconds=300)) == expected
 
 
 def test_recheck_interval_is_a_tenth_of_the_timeout_within_bounds() -> None:

@@ -39,6 +39,7 @@ from modelplane.core.conditions import (
 from modelplane.core.statuses import CONDITION_FIELDS, Note, StatusPlan, owned_patch
 
 HEARTBEAT_TIMEOUT_ENV = "MODELPLANE_RUN_HEARTBEAT_TIMEOUT"
+HEARTBEAT_TIMEOUT_ANNOTATION = "modelplane.io/heartbeat-timeout"
 DEFAULT_HEARTBEAT_TIMEOUT = timedelta(seconds=300)
 
 # How often Running runs and runs with missing references are looked at again, at most.
@@ -99,19 +100,40 @@ def references(spec: RunSpec) -> tuple[Reference, ...]:
     return tuple(found)
 
 
+def _parse_timeout(text: str, what: str) -> timedelta:
+    """Seconds (`300`) or a duration (`5m`); a value that is not positive raises ValueError."""
+    try:
+        timeout = timedelta(seconds=float(text))
+    except ValueError:
+        timeout = parse_duration(text)
+    if timeout <= timedelta(0):
+        raise ValueError(f"{what} must be positive, not {text!r}")
+    return timeout
+
+
 def heartbeat_timeout(environ: Mapping[str, str] | None = None) -> timedelta:
     """The heartbeat timeout from MODELPLANE_RUN_HEARTBEAT_TIMEOUT: seconds (`300`) or a
     duration (`5m`); the default is 300 s. A value that is not positive raises ValueError."""
     text = (os.environ if environ is None else environ).get(HEARTBEAT_TIMEOUT_ENV, "").strip()
     if not text:
         return DEFAULT_HEARTBEAT_TIMEOUT
+    return _parse_timeout(text, HEARTBEAT_TIMEOUT_ENV)
+
+
+def run_heartbeat_timeout(run: Run, default: timedelta) -> timedelta:
+    """The run's own timeout when its annotation asks for one, else `default`.
+
+    Training code that knows how often it beats (the SDK beats every few seconds) may ask to be
+    declared dead sooner than the operator-wide default; a malformed value is ignored rather
+    than letting one object's annotation break its reconciliation.
+    """
+    text = (run.metadata.annotations or {}).get(HEARTBEAT_TIMEOUT_ANNOTATION, "").strip()
+    if not text:
+        return default
     try:
-        timeout = timedelta(seconds=float(text))
+        return _parse_timeout(text, HEARTBEAT_TIMEOUT_ANNOTATION)
     except ValueError:
-        timeout = parse_duration(text)
-    if timeout <= timedelta(0):
-        raise ValueError(f"{HEARTBEAT_TIMEOUT_ENV} must be positive, not {text!r}")
-    return timeout
+        return default
 
 
 def recheck_interval(timeout: timedelta) -> float:

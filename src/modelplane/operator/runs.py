@@ -48,6 +48,7 @@ from modelplane.core.runs import (
     plan_run,
     recheck_interval,
     references,
+    run_heartbeat_timeout,
 )
 from modelplane.core.statuses import StatusPlan, describe_error, plan_invalid
 from modelplane.operator import kube
@@ -221,7 +222,9 @@ async def reconcile_run(obj: Mapping[str, Any], lookups: Lookups) -> bool:
     else:
         namespace = run.metadata.namespace or ""
         missing = await missing_references(namespace, references(run.spec), lookups)
-        plan = plan_run(run, missing, now=now, timeout=HEARTBEAT_TIMEOUT)
+        plan = plan_run(
+            run, missing, now=now, timeout=run_heartbeat_timeout(run, HEARTBEAT_TIMEOUT)
+        )
     return await apply_plan(Run.crd.plural, obj, plan)
 
 
