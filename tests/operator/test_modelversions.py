@@ -286,6 +286,19 @@ def test_verifies_a_directory_artifact_by_its_manifest_digest(
     # No run named: no lineage and no LineageRecorded condition hold it back.
     assert condition(api, name, ConditionType.LINEAGE_RECORDED) is None
 
+    # The description may change; status then reports the new generation, still Ready.
+    api.patch("modelversions", name, {"spec": {"description": "two files"}})
+    wait_for(
+        lambda: (
+            api.version(name).status.observed_generation  # type: ignore[union-attr]
+            == api.version(name).metadata.generation
+        ),
+        TIMEOUT,
+        "observedGeneration of the edited version",
+    )
+    assert api.version(name).metadata.generation == 2
+    assert condition(api, name, ConditionType.READY)[0] == "True"  # type: ignore[index]
+
 
 def test_detects_a_tampered_artifact_and_verifies_it_once_fixed(
     api: Api, s3: Any, bucket: str, operator: Any

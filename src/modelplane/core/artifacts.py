@@ -30,6 +30,10 @@ from datetime import datetime, timedelta
 from modelplane.api import ArtifactStatus, ConditionStatus, ModelVersionStatus, parse_duration
 from modelplane.core.conditions import ConditionType, Reason, find_condition
 
+# A request is pending while the two values differ. kopf's diff ignores every annotation under
+# the prefix it stores its own state in (modelplane.io/) once it has marked the object, so a
+# change of verify-requested fires no update handler; comparing it with verify-handled is
+# level-based instead, and a request made while the operator is down is still seen.
 VERIFY_REQUESTED_ANNOTATION = "modelplane.io/verify-requested"
 VERIFY_HANDLED_ANNOTATION = "modelplane.io/verify-handled"
 
