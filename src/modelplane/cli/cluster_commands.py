@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from modelplane.localcluster.binaries import ensure_binaries
 from modelplane.localcluster.cluster import LocalCluster
 
 
@@ -13,6 +14,8 @@ def register(commands: Any) -> None:
     cluster = commands.add_parser("cluster", help="run a local Kubernetes control plane")
     cluster.add_argument("--name", default="default", help="cluster name (default: %(default)s)")
     sub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
+    build = sub.add_parser("build", help="build the pinned binaries (cached); print their paths")
+    build.set_defaults(run=_build)
     up = sub.add_parser("up", help="build (first time) and start it; print the kubeconfig path")
     up.set_defaults(run=_up)
     down = sub.add_parser("down", help="stop it and delete its data")
@@ -25,6 +28,12 @@ def register(commands: Any) -> None:
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def _build(_args: argparse.Namespace) -> int:
+    for name, path in ensure_binaries().paths.items():
+        print(f"{name} {path}")
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:
