@@ -165,15 +165,30 @@ def crds(cluster: Cluster) -> None:
     )
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+# The session operator leaves namespaces with this prefix alone, so tests can write the status
+# that the operator would otherwise own (and correct) without racing it.
+UNMANAGED_PREFIX = "unmanaged-"
+
+
+def _fresh_namespace(cluster: Cluster, request: pytest.FixtureRequest, prefix: str) -> str:
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{stem}-{secrets.token_hex(3)}"
+    name = f"{prefix}{stem}-{secrets.token_hex(3)}"
     core = k8s_client.CoreV1Api(cluster.api_client())
     core.create_namespace({"metadata": {"name": name, "labels": {"modelplane.io/test": "true"}}})
-    yield name
-    core.delete_namespace(name)
+    request.addfinalizer(lambda: core.delete_namespace(name))
+    return name
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> str:
+    """A fresh namespace for one test, deleted (without waiting) afterwards."""
+    return _fresh_namespace(cluster, request, "")
+
+
+@pytest.fixture
+def unmanaged_namespace(cluster: Cluster, request: pytest.FixtureRequest) -> str:
+    """A fresh namespace that the session operator does not watch."""
+    return _fresh_namespace(cluster, request, UNMANAGED_PREFIX)
 
 
 class Operator:
@@ -194,7 +209,7 @@ class Operator:
                     sys.executable,
                     "-m",
                     "modelplane.operator",
-                    "--all-namespaces",
+                    f"--namespace=!{UNMANAGED_PREFIX}*",
                     f"--metrics-port={self.metrics_port}",
                     f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
                 ],

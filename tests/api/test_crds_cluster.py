@@ -734,10 +734,11 @@ def _write_statuses(cluster: Any, namespace: str) -> None:
 
 
 def test_operator_can_write_full_status_of_every_kind(
-    cluster: Any, crds: None, namespace: str
+    cluster: Any, crds: None, unmanaged_namespace: str
 ) -> None:
     """Stores a full status built from the models on every kind and reads it back unchanged;
     kubectl wait sees the Ready condition."""
+    namespace = unmanaged_namespace
     _write_statuses(cluster, namespace)
     for name, status in STATUSES.items():
         kind = example(name)["kind"].lower()
@@ -797,13 +798,15 @@ COLUMNS = [
 
 @pytest.mark.parametrize("columns", COLUMNS, ids=[c.resource for c in COLUMNS])
 def test_kubectl_get_shows_columns(
-    cluster: Any, crds: None, namespace: str, columns: Columns
+    cluster: Any, crds: None, unmanaged_namespace: str, columns: Columns
 ) -> None:
     """Shows each kind's printer columns, fed by spec and by the status fields the operator
     writes (liveVersion, gatesSummary, rollout.phase, phase, artifact.verified, stages,
     runs.total, bestRun.name)."""
-    _write_statuses(cluster, namespace)
-    output = cluster.kubectl("get", columns.resource, columns.name, "-n", namespace).stdout
+    _write_statuses(cluster, unmanaged_namespace)
+    output = cluster.kubectl(
+        "get", columns.resource, columns.name, "-n", unmanaged_namespace
+    ).stdout
     header, row = output.splitlines()
     assert header.split() == columns.header
     assert row.split()[: len(columns.cells)] == columns.cells
