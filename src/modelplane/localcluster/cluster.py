@@ -338,41 +338,56 @@ class LocalCluster:
     def _start_controllers(
         self, binaries: Binaries, state: ClusterState, sa_key: Path, server: str
     ) -> None:
-        kcm_pair = self.ca.issue("controller-manager", "system:kube-controller-manager")
-        kcm_config = self.directory / "controller-manager.kubeconfig"
-        kubeconfigs.write(kcm_config, server, self.ca.cert_path, kcm_pair)
-        self._launch(
+        self._start_control_loop(
+            binaries,
             state,
-            "kube-controller-manager",
-            [
-                str(binaries["kube-controller-manager"]),
-                f"--kubeconfig={kcm_config}",
-                f"--authentication-kubeconfig={kcm_config}",
-                f"--authorization-kubeconfig={kcm_config}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={state.ports['controller-manager']}",
-                "--leader-elect=false",
+            server=server,
+            name="kube-controller-manager",
+            user="system:kube-controller-manager",
+            extra=[
+                # Each controller acts as its own ServiceAccount, as in a real cluster.
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={sa_key}",
                 f"--root-ca-file={self.ca.cert_path}",
-                "--v=1",
             ],
         )
-        sched_pair = self.ca.issue("scheduler", "system:kube-scheduler")
-        sched_config = self.directory / "scheduler.kubeconfig"
-        kubeconfigs.write(sched_config, server, self.ca.cert_path, sched_pair)
+        self._start_control_loop(
+            binaries,
+            state,
+            server=server,
+            name="kube-scheduler",
+            user="system:kube-scheduler",
+            extra=[],
+        )
+
+    def _start_control_loop(
+        self,
+        binaries: Binaries,
+        state: ClusterState,
+        *,
+        server: str,
+        name: str,
+        user: str,
+        extra: list[str],
+    ) -> None:
+        """Start the controller-manager or the scheduler, authenticated as `user`."""
+        short = name.removeprefix("kube-")
+        pair = self.ca.issue(short, user)
+        config = self.directory / f"{short}.kubeconfig"
+        kubeconfigs.write(config, server, self.ca.cert_path, pair)
         self._launch(
             state,
-            "kube-scheduler",
+            name,
             [
-                str(binaries["kube-scheduler"]),
-                f"--kubeconfig={sched_config}",
-                f"--authentication-kubeconfig={sched_config}",
-                f"--authorization-kubeconfig={sched_config}",
+                str(binaries[name]),
+                f"--kubeconfig={config}",
+                f"--authentication-kubeconfig={config}",
+                f"--authorization-kubeconfig={config}",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={state.ports['scheduler']}",
+                f"--secure-port={state.ports[short]}",
                 "--leader-elect=false",
                 "--v=1",
+                *extra,
             ],
         )
 
