@@ -1,0 +1,1 @@
+"""The end-to-end demo: `python -m modelplane.demo` (the README's first command)."""
