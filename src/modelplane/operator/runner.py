@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 from collections.abc import Sequence
 
 import kopf
 
 from modelplane import metrics
+from modelplane.operator import webhooks
 
 # Importing a module registers its kopf handlers; this is the whole operator.
 HANDLER_MODULES = (
@@ -18,6 +20,7 @@ HANDLER_MODULES = (
     "modelplane.operator.experiments",
     "modelplane.operator.modelversions",
     "modelplane.operator.modelstages",
+    "modelplane.operator.admission",
 )
 
 
@@ -47,6 +50,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="coordinate replicas through this kopf peering object (default: standalone)",
     )
+    parser.add_argument(
+        "--webhook",
+        choices=webhooks.MODES,
+        default=os.environ.get("MODELPLANE_WEBHOOK") or "off",
+        help="admission webhooks for ModelStages: off, local (127.0.0.1, for an operator "
+        "beside the API server) or service (in a pod, behind --webhook-service); "
+        "default: $MODELPLANE_WEBHOOK or off",
+    )
+    parser.add_argument(
+        "--webhook-port",
+        type=int,
+        default=os.environ.get("MODELPLANE_WEBHOOK_PORT") or None,
+        help="webhook port; default: $MODELPLANE_WEBHOOK_PORT, else a free port (local) or "
+        f"{webhooks.DEFAULT_SERVICE_PORT} (service)",
+    )
+    parser.add_argument(
+        "--webhook-service",
+        default=os.environ.get("MODELPLANE_WEBHOOK_SERVICE"),
+        metavar="NAMESPACE/NAME",
+        help="the Service the API server calls in service mode; "
+        "default: $MODELPLANE_WEBHOOK_SERVICE",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -55,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        webhook = webhooks.WebhookConfig.of(args.webhook, args.webhook_port, args.webhook_service)
+    except ValueError as exc:
+        raise SystemExit(f"modelplane-operator: {exc}") from None
     for module in HANDLER_MODULES:
         importlib.import_module(module)
     if args.metrics_port:
@@ -65,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         standalone=args.peering is None,
         peering_name=args.peering,
         liveness_endpoint=args.liveness,
+        memo=kopf.Memo(webhook=webhook),
     )
     return 0
 

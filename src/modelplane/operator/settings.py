@@ -1,4 +1,5 @@
-"""Operator-wide kopf settings: where kopf keeps its own state, and how it posts Events."""
+"""Operator-wide kopf settings: where kopf keeps its own state, how it posts Events, and how
+admission webhooks are served (`modelplane.operator.webhooks`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from typing import Any
 
 import kopf
 
+from modelplane.operator import webhooks
+
 # kopf keeps handler progress and the last-handled spec in annotations under our own prefix,
 # so `kubectl get -o yaml` shows whose they are.
 PREFIX = "modelplane.io"
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -25,3 +28,5 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # The runner passes the --webhook options in the memo; without them, the environment.
+    webhooks.configure(settings, webhooks.config_of(memo))
