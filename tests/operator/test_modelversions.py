@@ -664,6 +664,28 @@ def test_check_artifact_turns_an_unreachable_store_into_an_outage(
     assert "cannot reach the artifact store" in outcome.message
 
 
+def test_file_artifacts_are_refused_unless_allowed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator reads no path on its own filesystem unless the install opts in."""
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(b"weights")
+    ref = ArtifactRef(uri=f"file://{artifact}", digest=sha256(b"weights"))
+    monkeypatch.delenv(handlers.ALLOW_FILE_ARTIFACTS_ENV, raising=False)
+    refused = handlers.check_artifact(ref)
+    assert not isinstance(refused, StoreOutage)
+    assert not refused.verified
+    assert refused.reason == handlers.FILE_ARTIFACTS_DISABLED
+    assert refused.size is None
+    assert handlers.ALLOW_FILE_ARTIFACTS_ENV in refused.message
+
+    monkeypatch.setenv(handlers.ALLOW_FILE_ARTIFACTS_ENV, "1")
+    allowed = handlers.check_artifact(ref)
+    assert not isinstance(allowed, StoreOutage)
+    assert allowed.verified
+    assert allowed.size == len(b"weights")
+
+
 def unreachable_failures() -> float:
     """The in-process count of verifications that could not reach the store."""
     value = REGISTRY.get_sample_value(

@@ -383,12 +383,28 @@ def _artifact(
     return outcome_of(check, previous.artifact if previous else None, now=now), check
 
 
+ALLOW_FILE_ARTIFACTS_ENV = "MODELPLANE_ALLOW_FILE_ARTIFACTS"
+FILE_ARTIFACTS_DISABLED = "FileArtifactsDisabled"
+
+
 def check_artifact(ref: ArtifactRef) -> ArtifactCheck | StoreOutage:
     """Asks the store for a verdict on `ref` and counts the work in the metrics.
 
     A store that cannot be asked, or that refuses in a way that says nothing about the
     artifact, gives a `StoreOutage`: the artifact is then never reported verified.
     """
+    if ref.uri.startswith("file://") and os.environ.get(ALLOW_FILE_ARTIFACTS_ENV) != "1":
+        # Reading paths on the operator's own filesystem would let anyone who may create a
+        # ModelVersion learn which files exist there, and their sizes.
+        ARTIFACT_VERIFICATION_FAILURES.labels(reason=FILE_ARTIFACTS_DISABLED).inc()
+        return ArtifactCheck(
+            verified=False,
+            reason=FILE_ARTIFACTS_DISABLED,
+            message=f"file:// artifacts are disabled in this operator: {ref.uri} was not read "
+            f"(set {ALLOW_FILE_ARTIFACTS_ENV}=1 on a single-machine install)",
+            size=None,
+            digest=None,
+        )
     try:
         result = verify_artifact(ref.uri, ref.digest, config=StoreConfig.from_env())
     except StoreUnavailable as error:
