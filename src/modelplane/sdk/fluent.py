@@ -14,6 +14,7 @@ stop, and the operator marks them Failed after ``MODELPLANE_RUN_HEARTBEAT_TIMEOU
 from __future__ import annotations
 
 import atexit
+import logging
 import sys
 import threading
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ from modelplane.sdk.histories import Metric
 from modelplane.sdk.layout import DEFAULT_MODEL_PATH
 from modelplane.sdk.models import ModelInfo
 from modelplane.sdk.runs import ActiveRun, RunInfo
+
+log = logging.getLogger(__name__)
 
 _client: Client | None = None
 _experiment: str | None = None
@@ -217,7 +220,11 @@ def _end_open_runs() -> None:
     with _lock:
         runs = list(_open_runs.values())
     for run in reversed(runs):
-        run.end(status, raise_incomplete=False)
+        try:
+            run.end(status, raise_incomplete=False)
+        # One run that cannot be ended (the API server is gone) must not keep the others open.
+        except Exception:
+            log.exception("could not end run %s at exit", run.name)
 
 
 atexit.register(_end_open_runs)
