@@ -336,17 +336,41 @@ def test_what_holds_a_promotion_and_what_admission_refuses(
         approvals={"required": 1},
     )
     record = staging(3 if stage_live else 2, minutes_ago(1))
-    results = evaluate_gates(
-        spec,
-        inputs(
-            metrics={"test_auc": metric},
-            stages=[record],
-            approvals=[("bob", 3)] if approved else [],
-        ),
+    given = inputs(
+        metrics={"test_auc": metric},
+        stages=[record],
+        approvals=[("bob", 3)] if approved else [],
     )
+    results = evaluate_gates(spec, given)
     assert hold_reason(results) == reason
     assert all_passed(results) is (reason is None)
-    assert [r.type for r in blocking_failures(results)] == blocking
+    assert [r.type for r in blocking_failures(results, given)] == blocking
+
+
+@pytest.mark.parametrize(
+    ("record", "blocking"),
+    [
+        # Live there now, not yet long enough: time cures it.
+        (staging(3, minutes_ago(4)), []),
+        # Live there earlier, too briefly: waiting will not help.
+        (
+            staging(4, minutes_ago(1), [entry(3, minutes_ago(5)), entry(4, minutes_ago(1))]),
+            ["Stage"],
+        ),
+        # Never live there.
+        (staging(2, minutes_ago(60)), ["Stage"]),
+        # No such stage.
+        (StageRecord("QA", 3, minutes_ago(60), ()), ["Stage"]),
+    ],
+)
+def test_a_required_stage_blocks_admission_unless_time_will_cure_it(
+    record: StageRecord, blocking: list[str]
+) -> None:
+    spec = gates(requireStage={"name": "Staging", "minDuration": "10m"})
+    given = inputs(stages=[record])
+    results = evaluate_gates(spec, given)
+    assert hold_reason(results) == Reason.REQUIRED_STAGE_NOT_MET
+    assert [r.type for r in blocking_failures(results, given)] == blocking
 
 
 # -- inputs --------------------------------------------------------------------------------

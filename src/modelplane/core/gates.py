@@ -22,9 +22,10 @@ requireStage, approvals, from `GateInputs` (plain data the operator gathers; see
   version, not counting the user who requested it (`modelplane.core.approvals`).
 
 A promotion may go ahead only when `all_passed`. The admission webhook refuses a change of
-`spec.version` on the failures that waiting cannot cure (`blocking_failures`: metrics and the
-required stage); approvals come after the request, so a missing approval only holds the
-promotion in status (`hold_reason`).
+`spec.version` on the failures that waiting cannot cure (`blocking_failures`): a metric, or a
+required stage the version is not live in. Approvals come after the request, and a version live
+in the required stage for too short a time only needs time, so those only hold the promotion in
+status (`hold_reason`) until they pass.
 
 Everything here is pure: no kopf, no I/O.
 """
@@ -119,9 +120,27 @@ def all_passed(results: Sequence[GateResult]) -> bool:
     return all(result.passed for result in results)
 
 
-def blocking_failures(results: Sequence[GateResult]) -> list[GateResult]:
-    """Failed gates that waiting for people cannot cure: every failure but Approvals."""
-    return [result for result in results if not result.passed and result.type != "Approvals"]
+def blocking_failures(results: Sequence[GateResult], inputs: GateInputs) -> list[GateResult]:
+    """Failed gates that waiting cannot cure, which admission refuses.
+
+    A missing approval is cured by people approving, and a required stage where the version
+    is live right now but not yet for minDuration is cured by time: the operator holds those
+    promotions in status and goes ahead once they pass. Every other failure blocks.
+    """
+    return [
+        result
+        for result in results
+        if not result.passed and not _curable_by_waiting(result, inputs)
+    ]
+
+
+def _curable_by_waiting(result: GateResult, inputs: GateInputs) -> bool:
+    if result.type == "Approvals":
+        return True
+    if result.type == "Stage":
+        record = _find_stage(inputs.other_stages, result.name)
+        return record is not None and record.live_version == inputs.version
+    return False
 
 
 def failure_message(results: Sequence[GateResult]) -> str:

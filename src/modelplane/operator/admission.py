@@ -19,8 +19,9 @@ for what it protects:
   update that changes it), refuses it unless the ModelVersion exists, its artifact is verified,
   it is Ready, and it passes its metric and requireStage gates; the message names each failed
   gate and the observed value, e.g. `gate test_auc >= 0.82 failed: observed 0.79 (version 4)`.
-  Approvals are not yet due at that moment, so a missing approval only adds a warning and the
-  promotion waits in status. Returning to the version already live in the stage (cancelling a
+  Approvals are not yet due at that moment, and a version live in the required stage but not
+  yet for minDuration only needs time, so those add a warning and the promotion waits in
+  status. Returning to the version already live in the stage (cancelling a
   pending promotion) is always admitted: nothing that serves changes. If the webhook cannot be
   reached, or reading the inputs fails, the write is admitted (with a warning when possible):
   the operator evaluates the same gates before it rolls anything out, so this webhook only
@@ -224,13 +225,14 @@ def check_gates(
         return
     inputs = build_gate_inputs(stage, model_version, stages, now=datetime.now(UTC))
     results = evaluate_gates(stage.spec.gates, inputs)
-    blocking = blocking_failures(results)
+    blocking = blocking_failures(results, inputs)
     if blocking:
         raise kopf.AdmissionError(f"{failure_message(blocking)} (version {version})", code=403)
     waiting = [result for result in results if not result.passed]
     if waiting:
         warnings.append(
-            f"{failure_message(waiting)}: version {version} waits for approvals before it rolls out"
+            f"{failure_message(waiting)}: version {version} waits for these gates before it "
+            "rolls out"
         )
 
 
