@@ -28,8 +28,8 @@ NAMESPACED_RULES = {
     ("modelplane.io", "modelversions/status"): {"patch"},
     ("modelplane.io", "modelstages/status"): {"patch"},
     ("modelplane.io", "modelstages/finalizers"): {"update"},
-    ("apps", "deployments"): {"get", "list", "watch", "create", "patch"},
-    ("apps", "replicasets"): {"get", "list"},
+    ("apps", "deployments"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+    ("apps", "replicasets"): {"list"},
     ("", "events"): {"create"},
 }
 CLUSTER_RULES = {

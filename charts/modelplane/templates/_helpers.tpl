@@ -88,14 +88,16 @@ namespaces, a Role's in each watched namespace otherwise.
 - apiGroups: [modelplane.io]
   resources: [modelstages/finalizers]
   verbs: [update]
-# The serving Deployments a ModelStage owns: built, rolled forward and back, watched.
+# The serving Deployments a ModelStage owns: watched, read, created, replaced with the desired
+# template (update), marked with the last good template (patch), and deleted when the stage
+# drops spec.serving.
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch]
+  verbs: [get, list, watch, create, update, patch, delete]
 # A rollback puts back the pod template of the ReplicaSet that last completed a rollout.
 - apiGroups: [apps]
   resources: [replicasets]
-  verbs: [get, list]
+  verbs: [list]
 # kopf posts Events about handlers and transitions (core/v1 Events).
 - apiGroups: [""]
   resources: [events]
