@@ -42,6 +42,10 @@ class Tools:
             )
         return result.stdout
 
+    def run_unchecked(self, tool: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a tool and return what it did, failure included."""
+        return subprocess.run([str(tool), *args], capture_output=True, text=True, check=False)
+
     def helm_template(
         self,
         values: Mapping[str, Any] | None = None,
