@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modelplane.cli import cluster_commands
+from modelplane.cli import cluster_commands, promotion_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cluster_commands.register(commands)
+    promotion_commands.register(commands)
     return parser
 
 
