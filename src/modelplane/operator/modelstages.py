@@ -1,1 +1,477 @@
-"""Handlers for modelstages."""
+"""ModelStage handlers: gate promotions, roll the serving Deployment, follow it, roll it back.
+
+Every decision is made by `modelplane.core.promotions.plan_stage` from objects read fresh from
+the API server; this module reads them, carries the plan out and posts its Events. It is
+level-based: any trigger leads to the same `reconcile(namespace, name)`, and an operator
+restarted at any moment (kopf replays every object at start) reaches the same end state.
+
+Triggers:
+
+- every event of a ModelStage (its spec, annotations such as approvals, its status);
+- every event of a serving Deployment (label `modelplane.io/stage`, watched with that label
+  as a server-side selector), mapped to the ModelStage that controls it: this is how a rollout
+  is followed;
+- every event of a ModelVersion, for the stages of its model waiting to promote that version
+  (index `modelstages_awaiting`): a version becoming Ready or gaining an evaluation;
+- a change of a stage's live version, for the other stages of its model that wait (the
+  `requireStage` gate);
+- a timer every `RECHECK_INTERVAL` seconds for stages that wait or are not Ready (gates that
+  need time to pass, anything missed).
+
+Reconciliations of one stage never run at once: triggers that arrive while one runs are folded
+into a single re-run (`_Coalescer`), which keeps kopf's worker threads free. Writes are guarded:
+the status patch carries the resourceVersion the plan was made from, and the Deployment is
+replaced with its resourceVersion, so a stale plan is refused (409) and the newer object's event
+decides again.
+
+Order of writes: the Deployment first, then the status, so the status reports what was done
+(and a Deployment the API server refuses ends as a Failed rollout). A rollback is the exception:
+it is recorded in status first, so an operator stopped in between completes the rollback rather
+than rolling the failed version again.
+
+`status.stages` of the ModelVersions is refreshed by `modelplane.operator.modelversions` on
+every ModelStage event, the status write that changes `liveVersion` included (its index of live
+versions is only current once that event arrives, so calling it from here would be early).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from kubernetes.client import ApiException
+from pydantic import ValidationError
+
+from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
+from modelplane.core.gates import evaluate_gates
+from modelplane.core.promotions import (
+    OWNED_FIELDS,
+    Apply,
+    Delete,
+    MarkGood,
+    Plan,
+    World,
+    gates_needed,
+    needs_recheck,
+    needs_replicasets,
+    plan_stage,
+)
+from modelplane.core.rollouts import (
+    FETCH_IMAGE_ENV,
+    LAST_GOOD_ANNOTATION,
+    MODEL_LABEL,
+    STAGE_LABEL,
+    deployment_name,
+)
+from modelplane.core.statuses import Note, StatusPlan, describe_error, owned_patch, plan_invalid
+from modelplane.metrics import GATE_FAILURES, LIVE_VERSION, PROMOTIONS, ROLLBACKS
+from modelplane.operator import kube
+from modelplane.operator.gateinputs import collect_gate_inputs, fetch_model_version
+from modelplane.operator.instrumentation import reconciling
+
+logger = logging.getLogger(__name__)
+
+PLURAL = "modelstages"
+KIND = "ModelStage"
+RECHECK_INTERVAL = 30.0
+# The API server's answers to a Deployment it will not take as written.
+_INVALID = (400, 422)
+
+
+# -- indexes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """A ModelStage of a model that is not settled: the version it wants to make live."""
+
+    name: str
+    version: int
+
+
+AwaitingIndex = kopf.Index[tuple[str, str], Awaiting]
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def modelstages_awaiting(
+    body: kopf.Body, namespace: str | None, **_: Any
+) -> dict[tuple[str, str], Awaiting] | None:
+    """ModelStages by (namespace, model) that wait to promote or are not Ready."""
+    stage = _parse(body)
+    if stage is None or namespace is None or stage.metadata.name is None:
+        return None
+    if not needs_recheck(stage):
+        return None
+    return {(namespace, stage.spec.model): Awaiting(stage.metadata.name, stage.spec.version)}
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+@kopf.on.startup()
+def watch_only_serving_deployments(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Deployments are watched through a label selector: only those modelplane serves."""
+    settings.watching.label_selectors["apps", "v1", "deployments"] = STAGE_LABEL
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def model_stage_event(
+    *, type: str | None, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any
+) -> None:
+    """Reconcile the stage; when its live version changed, the stages of its model that wait."""
+    if namespace is None:
+        return
+    if type == "DELETED":
+        _forget(namespace, name, body)
+        return
+    reconcile(namespace, name)
+    stage = _parse(body)
+    if stage is not None and _live_version_changed(namespace, name, stage):
+        _reconcile_awaiting(namespace, stage.spec.model, kwargs, exclude=name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={STAGE_LABEL: kopf.PRESENT})
+def serving_deployment_event(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    """A serving Deployment changed (its rollout moved on, or it was deleted): reconcile the
+    ModelStage that controls it."""
+    owner = _controlling_stage(body.get("metadata") or {})
+    if namespace is not None and owner is not None:
+        reconcile(namespace, owner)
+
+
+@kopf.on.event(GROUP, VERSION, "modelversions")
+def model_version_event(*, body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+    """A ModelVersion changed: the stages waiting to promote exactly that version look again."""
+    spec = body.get("spec") or {}
+    model, version = spec.get("model"), spec.get("version")
+    if namespace is None or not isinstance(model, str) or not isinstance(version, int):
+        return
+    _reconcile_awaiting(namespace, model, kwargs, version=version)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RECHECK_INTERVAL, id="recheck")
+def recheck_model_stage(*, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    """Look again at a stage that waits or is not Ready: time may have passed a gate."""
+    stage = _parse(body)
+    if namespace is None or stage is None or not needs_recheck(stage):
+        return
+    reconcile(namespace, name)
+
+
+# -- reconciling ---------------------------------------------------------------------------
+
+
+class _Coalescer:
+    """Runs one function per key at a time; calls made meanwhile fold into one more run."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running: set[tuple[str, str]] = set()
+        self._again: set[tuple[str, str]] = set()
+
+    def run(self, key: tuple[str, str], fn: Callable[[], None]) -> None:
+        with self._guard:
+            if key in self._running:
+                self._again.add(key)
+                return
+            self._running.add(key)
+        try:
+            while True:
+                fn()
+                with self._guard:
+                    if key not in self._again:
+                        self._running.discard(key)
+                        return
+                    self._again.discard(key)
+        except BaseException:
+            with self._guard:
+                self._running.discard(key)
+                self._again.discard(key)
+            raise
+
+
+_coalescer = _Coalescer()
+
+
+def reconcile(namespace: str, name: str) -> None:
+    """Bring one ModelStage (its Deployment and status) up to date with the world."""
+    _coalescer.run((namespace, name), lambda: _reconcile_once(namespace, name))
+
+
+def _reconcile_once(namespace: str, name: str) -> None:
+    with reconciling(KIND):
+        obj = kube.get(PLURAL, namespace, name)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        now = datetime.now(UTC)
+        try:
+            stage = ModelStage.from_object(obj)
+        except ValidationError as error:
+            _write_invalid(obj, plan_invalid(obj, describe_error(error), now=now))
+            return
+        world = _read_world(namespace, stage)
+        plan = plan_stage(stage, world, now=now)
+        _carry_out(obj, stage, world, plan, now)
+
+
+def _read_world(namespace: str, stage: ModelStage) -> World:
+    """Everything the plan needs, read from the API server."""
+    target = _target(namespace, stage)
+    gates = None
+    if gates_needed(stage, target):
+        inputs = collect_gate_inputs(namespace, stage, stage.spec.version)
+        if inputs is not None:
+            gates = evaluate_gates(stage.spec.gates, inputs)
+    deployment = _read_deployment(namespace, deployment_name(stage))
+    replicasets: list[dict[str, Any]] = []
+    if needs_replicasets(stage, deployment):
+        replicasets = _read_replicasets(namespace, stage)
+    return World(
+        target=target,
+        gates=gates,
+        deployment=deployment,
+        replicasets=replicasets,
+        fetch_image=os.environ.get(FETCH_IMAGE_ENV) or None,
+    )
+
+
+def _target(namespace: str, stage: ModelStage) -> ModelVersion | None:
+    try:
+        return fetch_model_version(namespace, stage.spec.model, stage.spec.version)
+    except ValidationError as error:
+        logger.warning(
+            "the ModelVersion of %s/%s does not parse: %s", namespace, stage.metadata.name, error
+        )
+        return None
+
+
+def _carry_out(
+    obj: Mapping[str, Any], stage: ModelStage, world: World, plan: Plan, now: datetime
+) -> None:
+    """Make the plan's writes in its order; post Events and count metrics once written."""
+    namespace = stage.metadata.namespace or ""
+    if plan.status_first:
+        if not _write_status(obj, plan):
+            return
+        _act(namespace, plan)
+        _announce(obj, stage, world, plan)
+        return
+    if plan.action is not None:
+        outcome = _act(namespace, plan)
+        if outcome == "conflict":
+            return
+        if outcome is not None:
+            # The API server refused the Deployment: the stage says so instead.
+            plan = plan_stage(stage, replace(world, apply_error=outcome), now=now)
+    if _write_status(obj, plan):
+        _announce(obj, stage, world, plan)
+
+
+def _act(namespace: str, plan: Plan) -> str | None:
+    """Carry out the plan's Deployment action.
+
+    Returns None when done (or nothing to do), "conflict" when the Deployment changed meanwhile
+    (its event reconciles again), or the API server's reason for refusing the Deployment.
+    """
+    action = plan.action
+    apps = kube.apps()
+    try:
+        if isinstance(action, Apply):
+            name = action.body["metadata"]["name"]
+            if action.create:
+                apps.create_namespaced_deployment(namespace, action.body)
+            else:
+                apps.replace_namespaced_deployment(name, namespace, action.body)
+            logger.info(
+                "%s Deployment %s/%s", "created" if action.create else "updated", namespace, name
+            )
+        elif isinstance(action, MarkGood):
+            patch = {"metadata": {"annotations": {LAST_GOOD_ANNOTATION: action.template_hash}}}
+            apps.patch_namespaced_deployment(action.name, namespace, patch)
+        elif isinstance(action, Delete):
+            apps.delete_namespaced_deployment(action.name, namespace)
+            logger.info("deleted Deployment %s/%s: spec.serving is gone", namespace, action.name)
+    except ApiException as error:
+        if error.status in (404, 409):
+            return "conflict"
+        if error.status in _INVALID:
+            return _api_message(error)
+        raise
+    return None
+
+
+def _write_status(obj: Mapping[str, Any], plan: Plan) -> bool:
+    """Patch the status if it differs, as of the object's resourceVersion; False on a lost race.
+
+    True also when there was nothing to write."""
+    patch = owned_patch(obj.get("status"), plan.status, OWNED_FIELDS)
+    if patch is None:
+        return True
+    return _patch_status_at(obj, patch)
+
+
+def _write_invalid(obj: Mapping[str, Any], plan: StatusPlan) -> None:
+    if plan.patch is not None and _patch_status_at(obj, plan.patch):
+        for note in plan.notes:
+            _post(obj, note)
+
+
+def _patch_status_at(obj: Mapping[str, Any], patch: dict[str, Any]) -> bool:
+    metadata = obj["metadata"]
+    body = {"metadata": {"resourceVersion": metadata.get("resourceVersion")}, "status": patch}
+    try:
+        kube.custom_objects().patch_namespaced_custom_object_status(
+            GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body
+        )
+    except ApiException as error:
+        if error.status in (404, 409):
+            logger.debug(
+                "ModelStage %s changed meanwhile; its event reconciles it", metadata["name"]
+            )
+            return False
+        raise
+    return True
+
+
+def _announce(obj: Mapping[str, Any], stage: ModelStage, world: World, plan: Plan) -> None:
+    """Events and metrics of a plan whose status was written."""
+    model, stage_name = stage.spec.model, stage.spec.stage
+    for note in plan.notes:
+        _post(obj, note)
+    if world.target is not None:
+        for note in plan.version_notes:
+            _post(world.target.to_manifest(), note)
+    for entry in plan.entries:
+        PROMOTIONS.labels(model=model, stage=stage_name, result=entry.result).inc()
+        if entry.result == "RolledBack":
+            ROLLBACKS.labels(model=model, stage=stage_name).inc()
+        logger.info(
+            "ModelStage %s/%s: %s %s",
+            stage.metadata.namespace,
+            stage.metadata.name,
+            entry.result,
+            entry.message,
+        )
+    for gate in plan.failed_gates:
+        GATE_FAILURES.labels(model=model, stage=stage_name, gate=gate).inc()
+    live = plan.status.live_version
+    if live is not None:
+        LIVE_VERSION.labels(
+            namespace=stage.metadata.namespace or "", model=model, stage=stage_name
+        ).set(live)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _read_deployment(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        response = kube.apps().read_namespaced_deployment(name, namespace, _preload_content=False)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    found: dict[str, Any] = json.loads(response.data)
+    return found
+
+
+def _read_replicasets(namespace: str, stage: ModelStage) -> list[dict[str, Any]]:
+    """The ReplicaSets of the stage's Deployment (by its selector labels, one namespace)."""
+    selector = f"{MODEL_LABEL}={stage.spec.model},{STAGE_LABEL}={stage.spec.stage}"
+    response = kube.apps().list_namespaced_replica_set(
+        namespace, label_selector=selector, _preload_content=False
+    )
+    items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
+    return items
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+# The live version last seen per stage, to wake the stages of a model only when it changes.
+_seen_live: dict[tuple[str, str], int | None] = {}
+_seen_guard = threading.Lock()
+
+
+def _live_version_changed(namespace: str, name: str, stage: ModelStage) -> bool:
+    live = stage.status.live_version if stage.status else None
+    with _seen_guard:
+        changed = _seen_live.get((namespace, name), -1) != live
+        _seen_live[(namespace, name)] = live
+    return changed
+
+
+def _reconcile_awaiting(
+    namespace: str,
+    model: str,
+    kwargs: Mapping[str, Any],
+    *,
+    version: int | None = None,
+    exclude: str | None = None,
+) -> None:
+    index = cast("AwaitingIndex", kwargs["modelstages_awaiting"])
+    waiting = sorted(
+        {
+            entry.name
+            for entry in index.get((namespace, model), ())
+            if entry.name != exclude and (version is None or entry.version == version)
+        }
+    )
+    for name in waiting:
+        reconcile(namespace, name)
+
+
+def _forget(namespace: str, name: str, body: kopf.Body) -> None:
+    """A stage was deleted: drop what the process remembers of it (its Deployment goes with it,
+    through its ownerReference)."""
+    with _seen_guard:
+        _seen_live.pop((namespace, name), None)
+    stage = _parse(body)
+    if stage is not None:
+        # A stage that never went live has no sample to remove.
+        with contextlib.suppress(KeyError):
+            LIVE_VERSION.remove(namespace, stage.spec.model, stage.spec.stage)
+
+
+def _controlling_stage(metadata: Mapping[str, Any]) -> str | None:
+    """Name of the ModelStage that controls an object, from its ownerReferences."""
+    for ref in metadata.get("ownerReferences") or ():
+        api_version = str(ref.get("apiVersion", ""))
+        if ref.get("controller") and ref.get("kind") == KIND and api_version.startswith(GROUP):
+            name = ref.get("name")
+            return str(name) if name else None
+    return None
+
+
+def _parse(body: Mapping[str, Any]) -> ModelStage | None:
+    try:
+        return ModelStage.from_object(body)
+    except ValidationError:
+        return None
+
+
+def _post(obj: Mapping[str, Any], note: Note) -> None:
+    body = kopf.Body(cast("kopf.RawBody", dict(obj)))
+    if note.type == "Warning":
+        kopf.warn(body, reason=note.reason, message=note.message)
+    else:
+        kopf.info(body, reason=note.reason, message=note.message)
+
+
+def _api_message(error: ApiException) -> str:
+    """The message of a Kubernetes Status in an API error's body, else its reason."""
+    try:
+        status = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return f"{error.status} {error.reason}"
