@@ -387,6 +387,33 @@ def test_approvals_by_two_other_users_are_admitted_and_pass_the_gate(kube: Clust
     ]
 
 
+def test_the_operator_holds_a_promotion_until_two_others_approve(kube: Cluster) -> None:
+    """Approvals are read back from the annotations into status, and then the version goes live."""
+
+    def status() -> dict[str, Any]:
+        found: dict[str, Any] = kube.get("modelstages", STAGE).get("status") or {}
+        return found
+
+    assert kube.apply_stage("alice", 4).returncode == 0
+    wait_for(
+        lambda: status().get("gatesVersion") == 4 and status().get("gatesSummary") == "1/2",
+        timeout=TIMEOUT,
+        message="version 4 held for approvals",
+    )
+    assert status().get("liveVersion") is None
+    assert kube.approve("bob", 4).returncode == 0
+    wait_for(
+        lambda: [a["user"] for a in status().get("approvals") or []] == ["bob"],
+        timeout=TIMEOUT,
+        message="bob's approval in status",
+    )
+    assert status().get("liveVersion") is None
+    assert kube.approve("carol", 4).returncode == 0
+    wait_for(lambda: status().get("liveVersion") == 4, timeout=TIMEOUT, message="v4 live")
+    assert status()["gatesSummary"] == "2/2"
+    assert [a["user"] for a in status()["approvals"]] == ["bob", "carol"]
+
+
 def test_an_approver_may_withdraw_their_own_approval(kube: Cluster) -> None:
     assert kube.apply_stage("alice", 4).returncode == 0
     assert kube.approve("bob", 4).returncode == 0
