@@ -6,7 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modelplane.cli import cluster_commands, promotion_commands
+from modelplane.cli import (
+    cluster_commands,
+    promotion_commands,
+    tracking_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cluster_commands.register(commands)
     promotion_commands.register(commands)
+    tracking_commands.register(commands)
     return parser
 
 
