@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from modelplane.cli import (
     cluster_commands,
     promotion_commands,
+    registry_commands,
     tracking_commands,
 )
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_commands.register(commands)
     promotion_commands.register(commands)
     tracking_commands.register(commands)
+    registry_commands.register(commands)
     return parser
 
 
