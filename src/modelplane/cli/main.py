@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from modelplane.cli import (
+    approval_commands,
     cluster_commands,
     promotion_commands,
     registry_commands,
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     promotion_commands.register(commands)
     tracking_commands.register(commands)
     registry_commands.register(commands)
+    approval_commands.register(commands)
     return parser
 
 
