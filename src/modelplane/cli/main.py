@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from modelplane.cli import (
     approval_commands,
     cluster_commands,
+    fetch_commands,
     promotion_commands,
     registry_commands,
     tracking_commands,
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     tracking_commands.register(commands)
     registry_commands.register(commands)
     approval_commands.register(commands)
+    fetch_commands.register(commands)
     return parser
 
 
