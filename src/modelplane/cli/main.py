@@ -10,6 +10,7 @@ from modelplane.cli import (
     approval_commands,
     cluster_commands,
     fetch_commands,
+    operator_commands,
     promotion_commands,
     registry_commands,
     tracking_commands,
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry_commands.register(commands)
     approval_commands.register(commands)
     fetch_commands.register(commands)
+    operator_commands.register(commands)
     return parser
 
 
