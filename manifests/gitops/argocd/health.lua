@@ -1,9 +1,10 @@
 -- Argo CD health of the modelplane.io kinds (Experiment, Run, ModelVersion, ModelStage).
 --
 -- One script serves every kind: kustomization.yaml in this directory installs it as
--- resource.customizations.health.modelplane.io_<Kind> in argocd-cm. It reads only what the
--- operator writes for kstatus (status.observedGeneration and the Ready, Reconciling and
--- Stalled conditions), so Argo CD and Flux judge an object alike:
+-- resource.customizations.health.modelplane.io_<Kind> in argocd-cm. It reads only the kstatus
+-- fields (status.observedGeneration and the Ready, Reconciling and Stalled conditions); unlike
+-- kstatus it also reads Ready, and Stalled wins over Reconciling (manifests/gitops/flux/README.md
+-- compares the two):
 --   Progressing  no status yet, a generation the operator has not observed, Reconciling=True,
 --                or Ready=False for a reason that resolves by itself (verifying, rolling out)
 --   Degraded     Stalled=True, or Ready=False for a reason a person must fix
