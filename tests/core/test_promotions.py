@@ -40,6 +40,7 @@ from modelplane.core.statuses import owned_patch
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 UID = "5a8e7c2e-4f0e-4d8c-9d3c-2b0b8c7e1a11"
 DEPLOYMENT_UID = "9d2f7a61-3c55-4b7e-8f0a-6a1d2c3b4e5f"
+DIGEST = "sha256:" + "a" * 64
 TEMPLATE = {"spec": {"containers": [{"name": "server", "image": "serve:1"}]}}
 
 
@@ -131,7 +132,7 @@ def model_version(version: int, *, ready: bool = True, stalled: bool = False) ->
                 "version": version,
                 "artifact": {
                     "uri": f"s3://models/churn/{version}/",
-                    "digest": "sha256:" + "a" * 64,
+                    "digest": DIGEST,
                 },
             },
             "status": {"conditions": conditions},
@@ -162,7 +163,11 @@ def deployment_for(
 ) -> dict[str, Any]:
     """The Deployment the operator would have written for `version`, with a status."""
     body = desired_deployment(
-        stage, version, f"s3://models/churn/{version}/", owner_reference(stage)
+        stage,
+        version,
+        f"s3://models/churn/{version}/",
+        owner_reference(stage),
+        artifact_digest=DIGEST,
     )
     body["metadata"].update(uid=DEPLOYMENT_UID, generation=3, resourceVersion="77")
     body["metadata"]["annotations"][REVISION_ANNOTATION] = "3"
@@ -545,6 +550,31 @@ def test_a_template_change_of_the_live_version_rolls_without_gates() -> None:
     assert isinstance(plan.action, Apply)
     assert plan.status.live_version == 1
     assert condition(plan, ConditionType.READY) == ("False", "RolloutProgressing")
+
+
+def test_serving_that_cannot_be_built_stalls_and_leaves_the_live_deployment() -> None:
+    stage, deployment = live_stage(1)
+    obj = stage.to_manifest()
+    obj["metadata"]["annotations"]["modelplane.io/fetch-artifact"] = "true"
+    fetching = ModelStage.from_object(obj)
+    world = World(target=model_version(1), deployment=deployment)
+    plan = plan_stage(fetching, world, now=NOW)
+    assert plan.action is None
+    assert condition(plan, ConditionType.STALLED) == ("True", "InvalidSpec")
+    stalled = find_condition(plan.status.conditions, ConditionType.STALLED)
+    assert stalled is not None
+    assert "MODELPLANE_FETCH_IMAGE" in stalled.message
+    assert plan.status.live_version == 1
+    assert_fixed_point(with_status(fetching, plan), world)
+    served = plan_stage(fetching, replace(world, fetch_image="modelplane:0.1"), now=NOW)
+    assert isinstance(served.action, Apply)
+
+
+def test_the_live_version_serves_on_when_its_model_version_is_deleted() -> None:
+    stage, deployment = live_stage(1)
+    plan = plan_stage(stage, World(target=None, deployment=deployment), now=NOW)
+    assert plan.action is None
+    assert condition(plan, ConditionType.READY) == ("True", "RolloutComplete")
 
 
 def test_a_stage_without_serving_goes_live_once_its_gates_pass() -> None:

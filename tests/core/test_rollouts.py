@@ -128,6 +128,14 @@ def test_every_container_gets_the_model_environment_replacing_same_names() -> No
     assert [item["name"] for item in server["env"]].count("MODEL_VERSION") == 1
 
 
+def test_the_artifact_digest_reaches_the_containers_when_known() -> None:
+    digest = "sha256:" + "b" * 64
+    pod = build(artifact_digest=digest)["spec"]["template"]
+    assert all(env_of(c)["MODEL_DIGEST"] == digest for c in pod["spec"]["containers"])
+    assert pod["metadata"]["annotations"]["modelplane.io/model-digest"] == digest
+    assert "MODEL_DIGEST" not in env_of(build()["spec"]["template"]["spec"]["containers"][0])
+
+
 def test_the_pod_carries_model_annotations_and_keeps_user_labels() -> None:
     metadata = build()["spec"]["template"]["metadata"]
     assert metadata["annotations"][VERSION_ANNOTATION] == "3"

@@ -253,6 +253,7 @@ def test_promotes_version_1_to_staging_then_production_and_version_2_after_stagi
     assert env["MODEL_VERSION"] == "1"
     assert env["MODEL_URI"] == f"s3://{bucket}/{MODEL}/1/model.bin"
     assert env["LOG_LEVEL"] == "info"
+    assert env["MODEL_DIGEST"].startswith("sha256:")
     assert pod.metadata.annotations["modelplane.io/model-version"] == "1"
     assert pod.metadata.labels["app"] == "churn-server"
     assert deployment.spec.selector.match_labels == {
@@ -555,3 +556,37 @@ def test_an_operator_killed_mid_rollout_finishes_it_without_duplicate_history(
         "history unchanged after another restart",
     )
     assert len(api.events("ModelVersion", "churn-v2", "Promoted")) == 1
+
+
+def test_serving_that_cannot_be_built_or_is_refused_is_reported_not_retried(
+    api: Api, s3: Any, bucket: str, operator: Any
+) -> None:
+    """A pod template the API server refuses (a container without an image) ends as a Failed
+    rollout with the API server's words; fixing the template rolls it. An artifact fetch the
+    operator has no image for is reported as Stalled. The operator lives on."""
+    register_version(api, s3, bucket, 1)
+    broken = {"spec": {"containers": [{"name": "server"}]}}
+    api.apply(stage_manifest("Production", 1, template=broken))
+    stage = wait_rollout(api, "churn-production", "Failed")
+    assert condition(stage, ConditionType.STALLED) == ("True", Reason.INVALID_SPEC)
+    assert stage.status is not None
+    assert stage.status.rollout is not None
+    assert "image" in (stage.status.rollout.message or "")
+    assert history(stage) == [(1, None, "Failed")]
+    assert api.deployment("churn-production") is None
+
+    api.apply(stage_manifest("Production", 1))
+    wait_live(api, "churn-production", 1)
+
+    fetching = stage_manifest("Production", 1)
+    fetching["metadata"]["annotations"] = {"modelplane.io/fetch-artifact": "true"}
+    api.apply(fetching)
+
+    def stalled() -> bool:
+        stage = api.stage("churn-production")
+        found = find_condition(stage.status.conditions if stage.status else None, "Stalled")
+        return found is not None and "MODELPLANE_FETCH_IMAGE" in found.message
+
+    wait_for(stalled, TIMEOUT, "Stalled naming MODELPLANE_FETCH_IMAGE")
+    assert api.served_version("churn-production") == "1", "the live version serves on"
+    assert operator.alive()

@@ -404,12 +404,14 @@ def _change(
 
 def _cannot_build(d: _Draft, state: DeploymentState | None, problem: _Problem | None) -> Plan:
     """No Deployment can be built for spec.version (a bad template, a missing ModelVersion)."""
-    if state is not None and state.version == d.desired and state.version == d.live:
+    assert problem is not None  # noqa: S101 - _desired returns one or the other
+    live = state is not None and state.version == d.desired == d.live
+    if state is not None and live and problem.reason == Reason.VERSION_NOT_FOUND:
         # The live version's ModelVersion went away: keep serving it as it is, and report
         # what the Deployment does.
         return _follow(d, state, None)
-    assert problem is not None  # noqa: S101 - _desired returns one or the other
-    d.stalled(problem.reason, problem.message, warn=True)
+    keeps = f"; Deployment {d.name} is left as it is" if state is not None else ""
+    d.stalled(problem.reason, problem.message + keeps, warn=True)
     return d.finish()
 
 
@@ -420,7 +422,12 @@ def _desired(d: _Draft) -> tuple[dict[str, Any] | None, _Problem | None]:
     try:
         owner = owner_reference(d.stage)
         body = desired_deployment(
-            d.stage, d.desired, target.spec.artifact.uri, owner, fetch_image=d.world.fetch_image
+            d.stage,
+            d.desired,
+            target.spec.artifact.uri,
+            owner,
+            artifact_digest=target.spec.artifact.digest,
+            fetch_image=d.world.fetch_image,
         )
     except ServingError as error:
         return None, _Problem(Reason.INVALID_SPEC, str(error))

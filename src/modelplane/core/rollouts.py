@@ -8,15 +8,18 @@ and `modelplane.io/stage` only, so the selector, which Kubernetes never lets cha
 same across versions. The user's pod template is kept as it is; modelplane adds:
 
 - to every container (and init container): the environment `MODEL_NAME`, `MODEL_VERSION`,
-  `MODEL_URI` and `MODEL_STAGE`, replacing variables of the same names;
+  `MODEL_URI`, `MODEL_DIGEST` (when known) and `MODEL_STAGE`, replacing variables of the same
+  names;
 - to the pod: the labels `modelplane.io/model`, `modelplane.io/stage`, `modelplane.io/version`
   and the annotations `modelplane.io/model`, `modelplane.io/model-version`,
-  `modelplane.io/model-uri`, plus `modelplane.io/template-hash`, a digest of the template that
-  tells the operator whether the Deployment runs what the ModelStage asks for (comparing the
-  templates themselves does not work: the API server fills in defaults);
+  `modelplane.io/model-uri`, `modelplane.io/model-digest`, plus `modelplane.io/template-hash`,
+  a digest of the template that tells the operator whether the Deployment runs what the
+  ModelStage asks for (comparing the templates themselves does not work: the API server fills
+  in defaults);
 - with the ModelStage annotation `modelplane.io/fetch-artifact: "true"`: an init container
   `modelplane-fetch` running `modelplane fetch $(MODEL_URI) /models` in the image named by the
-  operator's environment variable `MODELPLANE_FETCH_IMAGE`, an emptyDir volume
+  operator's environment variable `MODELPLANE_FETCH_IMAGE` (the command checks the download
+  against `MODEL_DIGEST` before the server starts), an emptyDir volume
   `modelplane-model` mounted at `/models` in every container, and `MODEL_PATH=/models`. The
   ModelStage annotation `modelplane.io/fetch-credentials: <Secret name>` passes that Secret to
   the init container as environment (e.g. AWS_ACCESS_KEY_ID, MODELPLANE_S3_ENDPOINT_URL):
@@ -57,6 +60,7 @@ MANAGED_BY = "modelplane"
 MODEL_ANNOTATION = "modelplane.io/model"
 VERSION_ANNOTATION = "modelplane.io/model-version"
 URI_ANNOTATION = "modelplane.io/model-uri"
+DIGEST_ANNOTATION = "modelplane.io/model-digest"
 TEMPLATE_HASH_ANNOTATION = "modelplane.io/template-hash"
 LAST_GOOD_ANNOTATION = "modelplane.io/last-good-template"
 FETCH_ANNOTATION = "modelplane.io/fetch-artifact"
@@ -123,9 +127,11 @@ def desired_deployment(
     artifact_uri: str,
     owner: OwnerReference,
     *,
+    artifact_digest: str | None = None,
     fetch_image: str | None = None,
 ) -> dict[str, Any]:
-    """The Deployment serving `version` (whose artifact is at `artifact_uri`) for `stage`.
+    """The Deployment serving `version` (whose artifact is at `artifact_uri`, with
+    `artifact_digest`) for `stage`.
 
     Raises ServingError when the stage has no serving, when its template is not shaped like a
     pod template, or when it asks for the fetch init container and `fetch_image` is unset.
@@ -133,7 +139,8 @@ def desired_deployment(
     serving = stage.spec.serving
     if serving is None:
         raise ServingError("spec.serving is not set: the stage has no serving Deployment")
-    template = _pod_template(stage, version, artifact_uri, fetch_image=fetch_image)
+    artifact = _Artifact(artifact_uri, artifact_digest)
+    template = _pod_template(stage, version, artifact, fetch_image=fetch_image)
     name = deployment_name(stage)
     labels = {**selector_labels(stage), MANAGED_BY_LABEL: MANAGED_BY}
     metadata: dict[str, Any] = {
@@ -168,8 +175,14 @@ def template_hash(template: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:_HASH_LENGTH]
 
 
+@dataclass(frozen=True)
+class _Artifact:
+    uri: str
+    digest: str | None
+
+
 def _pod_template(
-    stage: ModelStage, version: int, artifact_uri: str, *, fetch_image: str | None
+    stage: ModelStage, version: int, artifact: _Artifact, *, fetch_image: str | None
 ) -> dict[str, Any]:
     assert stage.spec.serving is not None  # noqa: S101 - checked by the caller
     template = copy.deepcopy(stage.spec.serving.template)
@@ -179,7 +192,7 @@ def _pod_template(
     if not containers:
         raise ServingError("spec.serving.template.spec.containers must list at least one container")
     init_containers = _containers(spec, "initContainers")
-    env = _model_env(stage, version, artifact_uri)
+    env = _model_env(stage, version, artifact)
     fetch = wants_fetch(stage)
     if fetch:
         if not fetch_image:
@@ -202,9 +215,11 @@ def _pod_template(
         {
             MODEL_ANNOTATION: stage.spec.model,
             VERSION_ANNOTATION: str(version),
-            URI_ANNOTATION: artifact_uri,
+            URI_ANNOTATION: artifact.uri,
         }
     )
+    if artifact.digest:
+        annotations[DIGEST_ANNOTATION] = artifact.digest
     annotations[TEMPLATE_HASH_ANNOTATION] = template_hash(template)
     return template
 
@@ -227,13 +242,16 @@ def _containers(spec: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return value
 
 
-def _model_env(stage: ModelStage, version: int, artifact_uri: str) -> list[dict[str, str]]:
-    return [
+def _model_env(stage: ModelStage, version: int, artifact: _Artifact) -> list[dict[str, str]]:
+    env = [
         {"name": "MODEL_NAME", "value": stage.spec.model},
         {"name": "MODEL_VERSION", "value": str(version)},
-        {"name": "MODEL_URI", "value": artifact_uri},
-        {"name": "MODEL_STAGE", "value": stage.spec.stage},
+        {"name": "MODEL_URI", "value": artifact.uri},
     ]
+    if artifact.digest:
+        env.append({"name": "MODEL_DIGEST", "value": artifact.digest})
+    env.append({"name": "MODEL_STAGE", "value": stage.spec.stage})
+    return env
 
 
 def _merge_env(current: Any, added: Sequence[dict[str, str]]) -> list[Any]:
