@@ -24,6 +24,9 @@ the status patch carries the resourceVersion the plan was made from, and the Dep
 replaced with its resourceVersion, so a stale plan is refused (409) and the newer object's event
 decides again.
 
+The timer makes kopf keep its finalizer (`modelplane.io/finalizer`) on ModelStages, as on
+ModelVersions: deleting one waits for a running operator to stop its timer.
+
 Order of writes: the Deployment first, then the status, so the status reports what was done
 (and a Deployment the API server refuses ends as a Failed rollout). A rollback is the exception:
 it is recorded in status first, so an operator stopped in between completes the rollback rather
@@ -261,7 +264,10 @@ def _carry_out(
     if plan.status_first:
         if not _write_status(obj, plan):
             return
-        _act(namespace, plan)
+        refused = _act(namespace, plan)
+        if refused not in (None, "conflict"):
+            # The status already says what was decided; the next reconciliation tries again.
+            logger.warning("rollback of %s/%s refused: %s", namespace, stage.metadata.name, refused)
         _announce(obj, stage, world, plan)
         return
     if plan.action is not None:
