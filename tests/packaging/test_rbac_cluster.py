@@ -4,9 +4,10 @@ The chart is rendered to watch one namespace with peering on; its ServiceAccount
 ClusterRole, bindings and KopfPeering are applied for real. A token minted for the account
 (`kubectl create token`) goes into a kubeconfig, and `python -m modelplane.operator` runs with
 it and with the Deployment's own arguments (webhook off: the API server cannot reach a Service
-here, so the webhook rules are checked with `kubectl auth can-i` only). The operator registers
-and verifies a ModelVersion, `kubectl wait --for=condition=Ready` sees it, and the account is
-refused what it must not do, by `can-i` and by real requests with its token.
+here, so the webhook rules are checked with `kubectl auth can-i` only). The operator verifies
+a ModelVersion and promotes it (a ModelStage whose serving Deployment rolls out on kwok),
+`kubectl wait --for=condition=Ready` sees both, and the account is refused what it must not
+do, by `can-i` and by real requests with its token.
 
 Another operator (the session's, watching all namespaces) may work on the same objects when
 the whole suite runs, so success is judged from this operator's own log as well as from the
@@ -283,7 +284,59 @@ def make_objects(custom: Any, namespace: str, bucket: str, s3: Any) -> str:
     return name
 
 
-def test_operator_as_the_service_account_verifies_a_model_version(
+def promote(cluster: Any, custom: Any, namespace: str) -> None:
+    """Put churn-v1 into Production with a serving Deployment, and wait until it serves."""
+    custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "modelstages",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ModelStage",
+            "metadata": {"name": "churn-production"},
+            "spec": {
+                "model": "churn",
+                "stage": "Production",
+                "version": 1,
+                "serving": {
+                    "replicas": 1,
+                    "progressDeadlineSeconds": 30,
+                    "template": {
+                        "metadata": {"labels": {"app": "churn-server"}},
+                        "spec": {
+                            "containers": [
+                                {"name": "server", "image": "registry.example.com/churn:1.0"}
+                            ]
+                        },
+                    },
+                },
+            },
+        },
+    )
+    wait = cluster.kubectl(
+        "-n",
+        namespace,
+        "wait",
+        "--for=condition=Ready",
+        "modelstage/churn-production",
+        "--timeout=90s",
+        timeout=120,
+        check=False,
+    )
+    stage = custom.get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "modelstages", "churn-production"
+    )
+    assert wait.returncode == 0, f"{wait.stderr}\n{stage.get('status')}"
+    assert stage["status"]["liveVersion"] == 1
+    deployment = k8s.AppsV1Api(cluster.api_client()).read_namespaced_deployment(
+        "churn-production", namespace
+    )
+    [owner] = deployment.metadata.owner_references
+    assert (owner.kind, owner.name, owner.controller) == ("ModelStage", "churn-production", True)
+
+
+def test_operator_as_the_service_account_verifies_and_promotes_a_model_version(
     *,
     cluster: Any,
     namespace: str,
@@ -294,9 +347,10 @@ def test_operator_as_the_service_account_verifies_a_model_version(
     bucket: str,
     tmp_path: Path,
 ) -> None:
-    """The operator, authenticated only by the account's token, verifies a ModelVersion and
-    finalizes its run; `kubectl wait --for=condition=Ready` returns; it is never forbidden
-    anything, and the same token cannot read a Secret in another namespace."""
+    """The operator, authenticated only by the account's token, verifies a ModelVersion,
+    finalizes its run and promotes it to Production with a serving Deployment that rolls out;
+    `kubectl wait --for=condition=Ready` returns for both; it is never forbidden anything, and
+    the same token cannot read a Secret in another namespace."""
     kubeconfig = token_kubeconfig(cluster, namespace, installed_rbac, tmp_path / "sa.kubeconfig")
     whoami = cluster.kubectl(
         "auth", "whoami", "-o=jsonpath={.status.userInfo.username}", kubeconfig=kubeconfig
@@ -330,6 +384,7 @@ def test_operator_as_the_service_account_verifies_a_model_version(
         assert version["status"]["observedGeneration"] == version["metadata"]["generation"]
         run = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", "xgb-001")
         assert "modelplane.io/referenced-by-model-version" in run["metadata"]["finalizers"]
+        promote(cluster, custom, namespace)
         # Peering: this operator keeps its entry in the namespace's KopfPeering alive.
         peering = custom.get_namespaced_custom_object(
             "kopf.dev", "v1", namespace, "kopfpeerings", RELEASE
