@@ -152,7 +152,9 @@ def test_kustomize_base_installs_and_its_pod_is_admitted(cluster: Any, crds: Non
             "clusterrolebinding/modelplane",
             "clusterrolebinding/modelplane-cluster",
             "--ignore-not-found",
-            "--wait=false",
+            # Wait, so that a next run does not meet a namespace still terminating.
+            "--timeout=90s",
+            timeout=120,
         )
 
 
