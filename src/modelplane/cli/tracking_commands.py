@@ -9,8 +9,7 @@
   phase, commit, data digests, image) side by side; `*` marks what differs.
 
 Tables by default; `-o json` / `-o yaml` print the same information as data (`runs show`
-prints the Run object itself). Exit codes: 0 ok, 1 error, 2 usage, 3 a run or experiment not
-found.
+prints the Run object itself). Exit codes: 0 ok, 1 error, 2 usage, 3 a run not found.
 """
 
 from __future__ import annotations
@@ -73,7 +72,9 @@ def _list(args: argparse.Namespace) -> int:
     runs = kube.list(Run)
     objective = None
     if args.experiment is not None:
-        objective = kube.get(Experiment, args.experiment).spec.objective
+        # Runs may name an experiment that has no object (yet): list them all the same.
+        experiment = kube.find(Experiment, args.experiment)
+        objective = experiment.spec.objective if experiment is not None else None
         runs = [run for run in runs if run.spec.experiment == args.experiment]
     metric: str | None = args.sort_by
     descending: bool = args.descending
@@ -85,7 +86,8 @@ def _list(args: argparse.Namespace) -> int:
     elif runs:
         print(run_views.runs_table(runs, metric, _now()))
     else:
-        print(f"No runs found in namespace {kube.namespace}.")
+        of = f" of experiment {args.experiment}" if args.experiment else ""
+        print(f"No runs{of} found in namespace {kube.namespace}.")
     return 0
 
 
