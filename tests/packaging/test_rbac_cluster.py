@@ -9,9 +9,9 @@ a ModelVersion and promotes it (a ModelStage whose serving Deployment rolls out 
 `kubectl wait --for=condition=Ready` sees both, and the account is refused what it must not
 do, by `can-i` and by real requests with its token.
 
-Another operator (the session's, watching all namespaces) may work on the same objects when
-the whole suite runs, so success is judged from this operator's own log as well as from the
-object: its handlers must succeed for the object and it must never be forbidden anything.
+The test works in an `unmanaged-` namespace, which the session's operator leaves alone, so only
+this operator works on its objects; its log must also name them and never show a forbidden
+request.
 """
 
 from __future__ import annotations
@@ -123,6 +123,12 @@ def operator_args(deployment: dict[str, Any]) -> list[str]:
         if not arg.startswith(("--metrics-port", "--liveness", "--webhook"))
     ]
     return [*kept, "--webhook=off"]
+
+
+@pytest.fixture
+def namespace(unmanaged_namespace: str) -> str:
+    """The operator's namespace: one the session operator does not watch."""
+    return unmanaged_namespace
 
 
 @pytest.fixture
