@@ -215,7 +215,13 @@ class Operator:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)},
+                env={
+                    **os.environ,
+                    **self.env,
+                    "KUBECONFIG": str(self.kubeconfig),
+                    # Admission on, as in a real install: promotions are checked at apply.
+                    "MODELPLANE_WEBHOOK": "local",
+                },
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
