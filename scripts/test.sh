@@ -10,4 +10,5 @@ step "ruff check";   uv run ruff check src tests bench
 step "ruff format";  uv run ruff format --check src tests bench
 step "mypy (strict)"; uv run mypy
 step "control plane binaries"; uv run modelplane cluster build
+step "packaging tools (helm, kustomize, lua, hadolint)"; bash scripts/install-tools.sh
 step "pytest";       uv run pytest "$@"

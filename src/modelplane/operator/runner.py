@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import secrets
 from collections.abc import Sequence
 
 import kopf
@@ -51,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="coordinate replicas through this kopf peering object (default: standalone)",
     )
     parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the replica with the highest one works, the others wait "
+        "(default: random, so that replicas never tie; kopf pauses all replicas that tie)",
+    )
+    parser.add_argument(
         "--webhook",
         choices=webhooks.MODES,
         default=os.environ.get("MODELPLANE_WEBHOOK") or "off",
@@ -75,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 
 
+def peering_priority(requested: int | None) -> int:
+    """The given priority, or a random one: equal priorities make kopf pause every replica."""
+    if requested is not None:
+        return requested
+    return secrets.randbelow(1_000_000) + 1
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -93,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         namespaces=args.namespace,
         standalone=args.peering is None,
         peering_name=args.peering,
+        priority=peering_priority(args.priority),
         liveness_endpoint=args.liveness,
         memo=kopf.Memo(webhook=webhook),
     )
