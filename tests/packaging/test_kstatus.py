@@ -211,12 +211,6 @@ def test_run_with_its_references_is_current_for_kstatus() -> None:
     assert assert_kstatus_rules("Run", plan.patch) == "Current"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.runs.plan_run sets Ready=False for a missing experiment, parent or "
-    "evaluated version without Stalled or Reconciling, so kstatus (Flux) calls the run "
-    "Current; remove this mark once it sets Stalled",
-)
 def test_run_missing_its_experiment_is_not_current_for_kstatus() -> None:
     run = run_object()
     plan = plan_run(run, references(run.spec), now=NOW, timeout=timedelta(minutes=10))

@@ -218,6 +218,7 @@ def plan_run(
     current = list(status.conditions or ()) if status is not None else []
     before = find_condition(current, ConditionType.LINEAGE_VALID)
     conditions, reason, message = _lineage_condition(current, missing, generation, now)
+    lineage_reason, lineage_message = reason, message
     notes: list[Note] = []
     if missing and (before is None or before.status != "False" or before.message != message):
         notes.append(Note("Warning", reason, message))
@@ -250,7 +251,19 @@ def plan_run(
         observed_generation=generation,
         now=now,
     )
-    conditions = remove_condition(conditions, ConditionType.STALLED)
+    if missing:
+        # kstatus (Flux) reads Stalled, not Ready: a dangling reference will not fix itself.
+        conditions = set_condition(
+            conditions,
+            type=ConditionType.STALLED,
+            status="True",
+            reason=lineage_reason,
+            message=lineage_message,
+            observed_generation=generation,
+            now=now,
+        )
+    else:
+        conditions = remove_condition(conditions, ConditionType.STALLED)
     conditions = remove_condition(conditions, ConditionType.RECONCILING)
     desired = RunStatus(
         observed_generation=generation, conditions=conditions, phase=phase, end_time=end_time
