@@ -15,6 +15,8 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from kubernetes import client as k8s
 from modelplane.api import GROUP, VERSION
 from modelplane.cli.main import main
 from modelplane.core.approvals import approval_key
+from modelplane.localcluster.processes import free_port
 from modelplane.store import LocalStore, file_uri
 
 pytestmark = pytest.mark.cluster
@@ -436,3 +439,41 @@ def test_fetch_downloads_a_directory_and_checks_its_manifest_digest(
     wrong.mkdir()
     assert fetch(uri, str(wrong), "--digest", sha256(b"not the manifest")) == 1
     assert list(wrong.iterdir()) == []
+
+
+# -- operator -----------------------------------------------------------------------------------
+
+
+def test_the_operator_command_runs_the_operator(
+    cluster: Any, crds: None, s3: Any, unmanaged_namespace: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "operator.log"
+    env = {**os.environ, **s3.env(), "KUBECONFIG": str(cluster.kubeconfig)}
+    command = [
+        str(SCRIPTS / "modelplane"),
+        "operator",
+        "-n",
+        unmanaged_namespace,
+        "--metrics-port=0",
+        f"--liveness=http://127.0.0.1:{port}/healthz",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not live(port):
+            assert process.poll() is None, f"the operator exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"not live in 90s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def live(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
