@@ -28,8 +28,9 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from modelplane.localcluster.cluster import LocalCluster, S3Credentials
+from modelplane.localcluster.cluster import LocalCluster
 from modelplane.localcluster.processes import free_port
+from modelplane.localcluster.state import S3Credentials
 
 REPO = Path(__file__).resolve().parent.parent
 CRDS = REPO / "crds"

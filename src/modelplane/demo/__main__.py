@@ -29,8 +29,9 @@ from kubernetes import config as k8s_config
 from modelplane.api import crds
 from modelplane.demo.narration import DemoError, Narrator
 from modelplane.demo.scenario import ARTIFACT_ROOT, Demo
-from modelplane.localcluster.cluster import LocalCluster, S3Credentials
+from modelplane.localcluster.cluster import LocalCluster
 from modelplane.localcluster.processes import free_port, wait_until
+from modelplane.localcluster.state import S3Credentials
 from modelplane.sdk import Client
 
 BUCKETS = ("datasets", "mlruns")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import secrets
 import shutil
 import ssl
@@ -21,14 +20,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from modelplane.localcluster import kubeconfigs, pki
 from modelplane.localcluster.binaries import Binaries, ensure_binaries
 from modelplane.localcluster.processes import Component, free_port, start, stop, wait_until
+from modelplane.localcluster.state import ClusterState, S3Credentials, cache_home
 
 NEVER_READY_LABEL = "modelplane.io/never-ready"
 # Every component a complete cluster runs; a state missing one is a half-started cluster.
@@ -40,60 +38,6 @@ NODE_COUNT = 3
 STARTUP_TIMEOUT = 120.0
 
 Progress = Callable[[str], None]
-
-
-def cache_home() -> Path:
-    """Where binaries and clusters live: $MODELPLANE_CACHE or ~/.cache/modelplane."""
-    env = os.environ.get("MODELPLANE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "modelplane"
-
-
-@dataclass
-class S3Credentials:
-    """The MinIO endpoint and its generated root credentials."""
-
-    endpoint_url: str
-    access_key: str
-    secret_key: str
-
-    def env(self) -> dict[str, str]:
-        """The environment variables the operator and SDK read."""
-        return {
-            "MODELPLANE_S3_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_REGION": "us-east-1",
-        }
-
-
-@dataclass
-class ClusterState:
-    """What `up` recorded, so later commands find the running cluster."""
-
-    binaries: dict[str, str]
-    ports: dict[str, int]
-    components: list[Component] = field(default_factory=list)
-    s3: S3Credentials | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> ClusterState | None:
-        try:
-            raw: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        return cls(
-            binaries=raw["binaries"],
-            ports=raw["ports"],
-            components=[Component(**c) for c in raw["components"]],
-            s3=S3Credentials(**raw["s3"]) if raw.get("s3") else None,
-        )
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
-        path.chmod(0o600)  # it holds the S3 credentials
 
 
 class LocalCluster:
