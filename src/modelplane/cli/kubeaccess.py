@@ -11,14 +11,16 @@ commands print what the API server (or an admission webhook) said, word for word
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import urllib3
 from kubernetes import client, config
 from pydantic import ValidationError
 
@@ -62,16 +64,10 @@ class Kube:
 
     def get_object(self, kind: type[Resource], name: str) -> dict[str, Any]:
         """One object as the API server returns it; `NotFound` when it does not exist."""
-        try:
+        with self._answering(f"cannot read {_kind_name(kind)} {name}", missing=(kind, name)):
             found: dict[str, Any] = self._custom.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, kind.crd.plural, name
             )
-        except client.ApiException as error:
-            if error.status == 404:
-                raise NotFound(
-                    f"{_kind_name(kind)} {name} not found in namespace {self.namespace}"
-                ) from None
-            raise api_error(error, f"cannot read {_kind_name(kind)} {name}") from None
         return found
 
     def get(self, kind: type[_R], name: str) -> _R:
@@ -88,12 +84,10 @@ class Kube:
     def list(self, kind: type[_R]) -> list[_R]:
         """Every object of `kind` in the namespace, by name; objects that do not parse (written
         before the CRD's validation existed) are skipped with a warning on stderr."""
-        try:
+        with self._answering(f"cannot list {kind.crd.plural}"):
             answer = self._custom.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, kind.crd.plural
             )
-        except client.ApiException as error:
-            raise api_error(error, f"cannot list {kind.crd.plural}") from None
         parsed: list[_R] = []
         for item in answer.get("items") or []:
             try:
@@ -106,33 +100,53 @@ class Kube:
     def patch(self, kind: type[Resource], name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of one object; the API server's refusal becomes a CommandError
         holding its message verbatim (an admission webhook's denial included)."""
-        try:
+        doing = f"the API server refused the change of {name}"
+        with self._answering(doing, missing=(kind, name), conflict=True):
             patched: dict[str, Any] = self._custom.patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, kind.crd.plural, name, dict(body)
             )
-        except client.ApiException as error:
-            if error.status == 404:
-                raise NotFound(
-                    f"{_kind_name(kind)} {name} not found in namespace {self.namespace}"
-                ) from None
-            if error.status == 409:
-                raise CommandError(
-                    f"{_kind_name(kind)} {name} changed while the command ran; run it again"
-                ) from None
-            raise api_error(error, f"the API server refused the change of {name}") from None
         return patched
 
     def whoami(self) -> Identity:
         """The caller's identity from a SelfSubjectReview, as `kubectl auth whoami` asks it."""
         review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-        try:
+        with self._answering("cannot ask the API server who you are"):
             answer = client.AuthenticationV1Api(self.api_client).create_self_subject_review(review)
-        except client.ApiException as error:
-            raise api_error(error, "cannot ask the API server who you are") from None
         user = answer.status.user_info if answer.status is not None else None
         if user is None or not user.username:
             raise CommandError("the API server's SelfSubjectReview named no user")
         return Identity(str(user.username), tuple(user.groups or ()))
+
+    @contextlib.contextmanager
+    def _answering(
+        self,
+        doing: str,
+        *,
+        missing: tuple[type[Resource], str] | None = None,
+        conflict: bool = False,
+    ) -> Iterator[None]:
+        """Turns the client's errors into CommandErrors: 404 into NotFound for `missing`, 409
+        into "changed meanwhile" with `conflict`, an unreachable server into one clear line."""
+        try:
+            yield
+        except client.ApiException as error:
+            if error.status == 404 and missing is not None:
+                kind, name = missing
+                raise NotFound(
+                    f"{_kind_name(kind)} {name} not found in namespace {self.namespace}"
+                ) from None
+            if error.status == 409 and conflict and missing is not None:
+                kind, name = missing
+                raise CommandError(
+                    f"{_kind_name(kind)} {name} changed while the command ran; run it again"
+                ) from None
+            raise api_error(error, doing) from None
+        except urllib3.exceptions.HTTPError as error:
+            reason = getattr(error, "reason", None) or error
+            host = self.api_client.configuration.host
+            raise CommandError(
+                f"{doing}: cannot reach the API server at {host}: {reason}"
+            ) from None
 
 
 def connect(kubeconfig: str | None, namespace: str | None, context: str | None = None) -> Kube:
