@@ -1,7 +1,7 @@
 """The ModelStage admission webhooks against a real API server, RBAC users and the operator.
 
-The operator must serve its webhooks (`MODELPLANE_WEBHOOK=local`). Users authenticate with
-client certificates: alice promotes (and may approve, so that refusing her own approval is
+The session's operator serves its webhooks (`MODELPLANE_WEBHOOK=local`). Users authenticate
+with client certificates: alice promotes (and may approve, so that refusing her own approval is
 about the requester rule, not RBAC), bob and carol approve, dave and mallory may edit
 ModelStages but not approve. ModelVersions are real: their artifacts are uploaded to MinIO and
 verified by the operator; their metrics come from the lineage of finished Runs.
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
-from waiting import wait_for
+from tests.waiting import wait_for
 
 from modelplane.api import GROUP, VERSION, ModelStage
 from modelplane.core.approvals import (
@@ -67,7 +67,7 @@ def configured(api_client: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def webhooks(cluster: Any, operator: Any) -> None:
-    """The operator's webhook configurations are in place (it runs with MODELPLANE_WEBHOOK)."""
+    """The session's operator has configured its webhooks (it runs with MODELPLANE_WEBHOOK)."""
     wait_for(
         lambda: configured(cluster.api_client()),
         timeout=30,
@@ -354,6 +354,28 @@ def test_a_change_that_keeps_the_version_keeps_the_requester(kube: Cluster) -> N
     result = kube.annotate("dave", "team", "growth")
     assert result.returncode == 0, result.stderr
     assert kube.annotations()[REQUESTED_BY_ANNOTATION] == "alice"
+
+
+def test_leaves_namespaces_the_operator_does_not_watch_alone(
+    cluster: Any, unmanaged_namespace: str, webhooks: None
+) -> None:
+    """The session operator skips unmanaged-*: no gates, no stamp, whatever the version."""
+    manifest = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelStage",
+        "metadata": {"name": STAGE, "annotations": {REQUESTED_BY_ANNOTATION: "someone"}},
+        "spec": {"model": MODEL, "stage": "Production", "version": 9, "gates": GATES},
+    }
+    created = cluster.kubectl(
+        "-n", unmanaged_namespace, "apply", "-f", "-", input=json.dumps(manifest), check=False
+    )
+    assert created.returncode == 0, created.stderr
+    stage = ModelStage.from_object(
+        k8s.CustomObjectsApi(cluster.api_client()).get_namespaced_custom_object(
+            GROUP, VERSION, unmanaged_namespace, "modelstages", STAGE
+        )
+    )
+    assert (stage.metadata.annotations or {})[REQUESTED_BY_ANNOTATION] == "someone"
 
 
 # -- approvals -----------------------------------------------------------------------------

@@ -129,3 +129,26 @@ def test_service_mode_tells_the_api_server_to_call_the_service() -> None:
         "service": {"namespace": "modelplane", "name": "webhook", "port": 9443},
         "caBundle": bundle,
     }
+
+
+@pytest.mark.parametrize(
+    ("pattern", "served", "not_served"),
+    [
+        ("!unmanaged-*", ["ml", "test-x"], ["unmanaged-x"]),
+        ("ml", ["ml"], ["ml-2", "prod"]),
+        ("ml-*, !*-pr-*, *pr-123", ["ml-test", "ml-pr-123"], ["ml-pr-456", "other-pr-123"]),
+        ("!*-pr-*, *pr-123", ["ml-test", "other-pr-123"], ["ml-pr-456"]),
+    ],
+)
+def test_the_webhooks_serve_the_namespaces_the_operator_watches(
+    pattern: str, served: list[str], not_served: list[str]
+) -> None:
+    config = WebhookConfig.of("local", None, None, [pattern])
+    assert [name for name in served if config.serves(name)] == served
+    assert [name for name in not_served if config.serves(name)] == []
+
+
+def test_without_namespace_patterns_the_webhooks_serve_every_namespace() -> None:
+    assert WebhookConfig.of("local", None, None).serves("anything")
+    assert WebhookConfig.of("local", None, None, ["a", "b"]).serves("b")
+    assert not WebhookConfig.of("local", None, None, ["a"]).serves(None)

@@ -30,6 +30,9 @@ for what it protects:
 The two that fail closed are `persistent`: they stay configured while the operator is down
 (see `modelplane.operator.webhooks` for `local` mode, which removes them on a clean shutdown).
 
+The webhook configurations apply to the whole cluster; in namespaces the operator does not
+serve (`--namespace` patterns), the handlers do nothing and every write is admitted.
+
 Everything is read at admission time through the synchronous client, from plain handlers that
 kopf runs in its thread pool. The decisions themselves are pure functions in
 `modelplane.core.approvals` and `modelplane.core.gates`.
@@ -65,6 +68,11 @@ OPERATIONS: tuple[kopf.Operation, ...] = ("CREATE", "UPDATE")
 REQUEST_TIMEOUT = 10
 
 
+def in_scope(namespace: str | None, memo: kopf.Memo, **_: Any) -> bool:
+    """Whether the operator serves the object's namespace (the configurations are cluster-wide)."""
+    return webhooks.config_of(memo).serves(namespace)
+
+
 def _annotations(body: Mapping[str, Any] | None) -> dict[str, str]:
     if body is None:
         return {}
@@ -83,7 +91,9 @@ def sets_version(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
 # -- mutating ------------------------------------------------------------------------------
 
 
-@kopf.on.mutate(GROUP, VERSION, PLURAL, id="stamp", operations=OPERATIONS, persistent=True)
+@kopf.on.mutate(
+    GROUP, VERSION, PLURAL, id="stamp", operations=OPERATIONS, persistent=True, when=in_scope
+)
 def stamp(
     *,
     body: kopf.Body,
@@ -110,7 +120,9 @@ def stamp(
 # -- validating: identity ------------------------------------------------------------------
 
 
-@kopf.on.validate(GROUP, VERSION, PLURAL, id="identity", operations=OPERATIONS, persistent=True)
+@kopf.on.validate(
+    GROUP, VERSION, PLURAL, id="identity", operations=OPERATIONS, persistent=True, when=in_scope
+)
 def check_identity(
     *,
     body: kopf.Body,
@@ -179,7 +191,9 @@ def may_approve(userinfo: Mapping[str, Any], namespace: str, name: str) -> bool:
 # -- validating: gates ---------------------------------------------------------------------
 
 
-@kopf.on.validate(GROUP, VERSION, PLURAL, id="gates", operations=OPERATIONS, ignore_failures=True)
+@kopf.on.validate(
+    GROUP, VERSION, PLURAL, id="gates", operations=OPERATIONS, ignore_failures=True, when=in_scope
+)
 def check_gates(
     *,
     body: kopf.Body,

@@ -96,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        webhook = webhooks.WebhookConfig.of(args.webhook, args.webhook_port, args.webhook_service)
+        webhook = webhooks.WebhookConfig.of(
+            args.webhook, args.webhook_port, args.webhook_service, args.namespace
+        )
     except ValueError as exc:
         raise SystemExit(f"modelplane-operator: {exc}") from None
     for module in HANDLER_MODULES:

@@ -31,6 +31,7 @@ The port comes from `--webhook-port` or `MODELPLANE_WEBHOOK_PORT`: a free port b
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import ipaddress
 import logging
 import os
@@ -73,6 +74,8 @@ class WebhookConfig:
     port: int | None = None
     service: str | None = None
     """`<namespace>/<name>` of the Service in front of the operator (service mode)."""
+    namespaces: tuple[str, ...] = ()
+    """The operator's namespace patterns (`--namespace`); empty: every namespace."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WebhookConfig:
@@ -83,7 +86,13 @@ class WebhookConfig:
         return cls.of(mode, int(port) if port else None, env.get("MODELPLANE_WEBHOOK_SERVICE"))
 
     @classmethod
-    def of(cls, mode: str, port: int | None, service: str | None) -> WebhookConfig:
+    def of(
+        cls,
+        mode: str,
+        port: int | None,
+        service: str | None,
+        namespaces: Sequence[str] = (),
+    ) -> WebhookConfig:
         """A checked configuration; ValueError says what is wrong."""
         if mode not in MODES:
             raise ValueError(f"webhook mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -95,7 +104,19 @@ class WebhookConfig:
                 "service mode needs MODELPLANE_WEBHOOK_SERVICE=<namespace>/<name> "
                 f"(got {service!r})"
             )
-        return cls(mode, port, service or None)
+        return cls(mode, port, service or None, tuple(namespaces))
+
+    def serves(self, namespace: str | None) -> bool:
+        """Whether the operator serves `namespace`, by kopf's rules for `--namespace` patterns.
+
+        The webhook configurations apply to the whole cluster, so the handlers themselves leave
+        alone the namespaces the operator does not watch.
+        """
+        if not self.namespaces:
+            return True
+        return namespace is not None and any(
+            matches_namespace(namespace, pattern) for pattern in self.namespaces
+        )
 
     def service_ref(self) -> tuple[str, str]:
         """(namespace, name) of the Service."""
@@ -113,6 +134,24 @@ class WebhookConfig:
             f"{name}.{namespace}.svc",
             f"{name}.{namespace}.svc.cluster.local",
         ]
+
+
+def matches_namespace(name: str, pattern: str) -> bool:
+    """kopf's namespace pattern: comma-separated globs, `!` excludes, a leading `!` implies `*`.
+
+    The first inclusive glob includes; each exclusion then removes a match, and later inclusive
+    globs bring back only what the first one included (kopf's `match_namespace`).
+    """
+    globs = [glob.strip() for glob in pattern.split(",")]
+    if globs[0].startswith("!"):
+        globs.insert(0, "*")
+    first = matched = fnmatch.fnmatch(name, globs[0])
+    for glob in globs[1:]:
+        if glob.startswith("!"):
+            matched = matched and not fnmatch.fnmatch(name, glob[1:])
+        else:
+            matched = matched or (first and fnmatch.fnmatch(name, glob))
+    return matched
 
 
 @dataclass(frozen=True)
