@@ -1,0 +1,375 @@
+"""Scale: an operator restarted over 10,000 ModelVersions and 1,000 ModelStages.
+
+Setup: MODELS models of VERSIONS_PER_MODEL versions each, all pointing at one small verified
+S3 object, and one ModelStage (stage Production, version 1, a serving Deployment of 0
+replicas, so the Deployments exist without 1,000 pods) per model; created with a thread pool.
+The operator brings everything to Ready; we wait until its reconcile counters are still.
+
+Then the operator is stopped (SIGTERM) and started again, and we measure:
+
+- **time to re-check everything**: from the new process's start until its
+  `modelplane_reconciles_total` has counted at least one reconciliation per object of each kind
+  (ModelVersion: kopf's resume handler reconciles each one; ModelStage: the initial listing's
+  events do) *and* the counters then stay still for QUIET seconds (idle). The counter counts
+  reconciliations, not distinct objects, so "at least N" is necessary rather than sufficient;
+  the operator's log is also checked for errors.
+- **API writes it took**: the API server's own `apiserver_request_total` (scraped from
+  `/metrics` before the restart and after idle) for mutating verbs (POST, PUT, PATCH, DELETE,
+  APPLY) on the resources the operator writes (the four kinds, Deployments, Events). Nothing
+  else writes those during the window (the benchmark is idle; kube-controller-manager writes
+  Deployment status only when a Deployment changes), so the delta is the operator's. Writes to
+  Leases and Nodes (kwok's heartbeats, leader election) are listed apart and not counted.
+- **RSS**: VmRSS of the operator process once idle, from /proc/<pid>/status.
+
+Targets: re-check <= 30 s; writes to <= 1 % of the objects when nothing changed; RSS <= 250 MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Operator,
+    Results,
+    api_client,
+    arguments,
+    bench_cluster,
+    finish,
+    parse_prometheus,
+    sum_samples,
+    table,
+)
+
+GROUP, VERSION = "modelplane.io", "v1alpha1"
+BUCKET = "bench-scale"
+QUIET = 10.0
+VERSIONS = 10
+"""ModelVersions per model."""
+STEADY_TIMEOUT = 3600.0
+RESTART_TIMEOUT = 900.0
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
+OPERATOR_RESOURCES = (
+    "modelversions",
+    "modelstages",
+    "runs",
+    "experiments",
+    "deployments",
+    "events",
+)
+TARGET_SECONDS = 30.0
+TARGET_WRITE_SHARE = 0.01
+TARGET_RSS_MIB = 250.0
+
+
+def model_version(model: str, version: int, uri: str, digest: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": f"{model}-v{version}"},
+        "spec": {
+            "model": model,
+            "version": version,
+            "artifact": {"uri": uri, "digest": digest},
+        },
+    }
+
+
+def model_stage(model: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelStage",
+        "metadata": {"name": f"{model}-production"},
+        "spec": {
+            "model": model,
+            "stage": "Production",
+            "version": 1,
+            "serving": {
+                "replicas": 0,
+                "template": {
+                    "spec": {"containers": [{"name": "server", "image": "example.com/m:1"}]}
+                },
+            },
+        },
+    }
+
+
+def create_all(custom: Any, namespace: str, plural: str, bodies: list[dict[str, Any]]) -> float:
+    """Create every object with a thread pool; returns the seconds it took."""
+
+    def create(body: dict[str, Any]) -> None:
+        for attempt in range(5):
+            try:
+                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+                return
+            except Exception as error:
+                if getattr(error, "status", None) == 409:  # there from a retried attempt
+                    return
+                if attempt == 4:
+                    raise
+                time.sleep(1 + attempt)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(create, bodies))
+    return time.monotonic() - started
+
+
+def count_ready(custom: Any, namespace: str, plural: str) -> int:
+    """Objects of `plural` that are Ready at their current generation (paged list)."""
+    ready, token = 0, None
+    while True:
+        page = custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, limit=500, _continue=token
+        )
+        for obj in page["items"]:
+            status = obj.get("status") or {}
+            current = status.get("observedGeneration") == obj["metadata"].get("generation")
+            conditions = status.get("conditions") or []
+            if current and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                ready += 1
+        token = page["metadata"].get("continue")
+        if not token:
+            return ready
+
+
+def reconciles(operator: Operator) -> dict[str, float]:
+    samples = operator.metrics()
+    return {
+        kind: sum_samples(samples, "modelplane_reconciles_total", kind=kind)
+        for kind in ("ModelVersion", "ModelStage")
+    }
+
+
+def apiserver_writes(kubectl: list[str]) -> dict[str, float]:
+    """Mutating requests served so far, by resource/subresource, from the API server's
+    `apiserver_request_total`."""
+    text = subprocess.run(  # noqa: S603 - our own kubectl with fixed arguments
+        [*kubectl, "get", "--raw", "/metrics"], check=True, capture_output=True, text=True
+    ).stdout
+    writes: dict[str, float] = {}
+    for key, value in parse_prometheus(text).items():
+        if not key.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', key))
+        if labels.get("verb") not in WRITE_VERBS:
+            continue
+        name = labels.get("resource", "")
+        if labels.get("subresource"):
+            name += "/" + labels["subresource"]
+        name += f" {labels['verb']}"
+        writes[name] = writes.get(name, 0.0) + value
+    return writes
+
+
+def wait_idle(
+    operator: Operator, started: float, needs: dict[str, int], timeout: float
+) -> dict[str, float]:
+    """Poll the reconcile counters until each kind has counted `needs[kind]` and they stayed
+    still for QUIET seconds. Returns times (from `started`) and counts."""
+    last = reconciles(operator)
+    last_change = time.monotonic()
+    reached: float | None = None
+    while time.monotonic() - started < timeout:
+        time.sleep(0.25)
+        now = reconciles(operator)
+        at = time.monotonic()
+        if now != last:
+            last, last_change = now, at
+        if reached is None and all(now[kind] >= n for kind, n in needs.items()):
+            reached = at - started
+        if reached is not None and at - last_change >= QUIET:
+            return {
+                "all_reconciled_s": reached,
+                "idle_s": last_change - started,
+                **{f"reconciles_{k}": v for k, v in now.items()},
+            }
+    raise TimeoutError(f"the operator was not idle after {timeout} s: {last}")
+
+
+def populate(
+    cluster: Any, custom: Any, namespace: str, models: int
+) -> tuple[int, int, dict[str, float]]:
+    """Create the objects; returns the counts and the seconds creation took."""
+    from modelplane.store import StoreConfig  # noqa: PLC0415
+    from modelplane.store.s3 import make_client  # noqa: PLC0415
+
+    s3 = make_client(StoreConfig.from_env(cluster.s3().env()))
+    with contextlib.suppress(Exception):  # there from an earlier run
+        s3.create_bucket(Bucket=BUCKET)
+    data = b"scale model\n" * 100
+    s3.put_object(Bucket=BUCKET, Key="model.bin", Body=data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    uri = f"s3://{BUCKET}/model.bin"
+    names = [f"m{index:04d}" for index in range(models)]
+    mvs = [model_version(m, v, uri, digest) for m in names for v in range(1, VERSIONS + 1)]
+    stages = [model_stage(m) for m in names]
+    created = {
+        "modelversions_s": create_all(custom, namespace, "modelversions", mvs),
+        "modelstages_s": create_all(custom, namespace, "modelstages", stages),
+    }
+    print(
+        f"created {len(mvs)} ModelVersions in {created['modelversions_s']:.0f} s, "
+        f"{len(stages)} ModelStages in {created['modelstages_s']:.0f} s"
+    )
+    return len(mvs), len(stages), created
+
+
+def wait_all_ready(custom: Any, namespace: str, n_mv: int, n_ms: int) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < STEADY_TIMEOUT:
+        ready = {p: count_ready(custom, namespace, p) for p in ("modelversions", "modelstages")}
+        print(f"  {time.monotonic() - started:.0f} s: Ready {ready}")
+        if ready["modelversions"] >= n_mv and ready["modelstages"] >= n_ms:
+            return time.monotonic() - started
+        time.sleep(10)
+    raise TimeoutError("the objects did not all become Ready")
+
+
+def restart_and_measure(
+    cluster: Any, custom: Any, namespace: str, log: Path, needs: dict[str, int]
+) -> dict[str, Any]:
+    """Start a fresh operator over the settled objects and measure its re-check."""
+    kubectl = [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}"]
+    writes_before = apiserver_writes(kubectl)
+    log_offset = log.stat().st_size
+    restart = Operator(cluster, log)
+    restarted = time.monotonic()
+    live_s = restart.start()
+    try:
+        idle = wait_idle(restart, restarted, needs, RESTART_TIMEOUT)
+        rss = restart.rss_mib()
+        writes_after = apiserver_writes(kubectl)
+        still_ready = {
+            p: count_ready(custom, namespace, p) for p in ("modelversions", "modelstages")
+        }
+    finally:
+        restart.stop()
+    errors = [
+        line
+        for line in log.read_text(errors="replace")[log_offset:].splitlines()
+        if " ERROR " in line
+    ]
+    delta = {k: v - writes_before.get(k, 0.0) for k, v in writes_after.items()}
+    delta = {k: v for k, v in delta.items() if v > 0}
+    operator_writes = sum(
+        v for k, v in delta.items() if k.split(" ")[0].split("/")[0] in OPERATOR_RESOURCES
+    )
+    return {
+        "restart": {"live_s": live_s, **idle},
+        "writes_by_resource": delta,
+        "operator_writes": operator_writes,
+        "rss_mib": rss,
+        "ready_after_restart": still_ready,
+        "operator_errors_after_restart": errors[:20],
+    }
+
+
+def main() -> None:
+    args = arguments(__doc__)
+    from kubernetes import client as k8s  # noqa: PLC0415
+
+    models = 100 if args.quick else 1000
+    cluster = bench_cluster()
+    api = api_client(cluster)
+    custom = k8s.CustomObjectsApi(api)
+    namespace = f"bench-scale-{secrets.token_hex(3)}"
+    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    log = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
+    operator = Operator(cluster, log)
+    operator.start()
+    print(f"operator pid {operator.pid}, log {log}")
+    try:
+        n_mv, n_ms, created = populate(cluster, custom, namespace, models)
+        first_ready_s = wait_all_ready(custom, namespace, n_mv, n_ms)
+        wait_idle(operator, time.monotonic(), {}, STEADY_TIMEOUT)
+        rss_before = operator.rss_mib()
+    finally:
+        operator.stop()
+    measured = restart_and_measure(
+        cluster, custom, namespace, log, {"ModelVersion": n_mv, "ModelStage": n_ms}
+    )
+    report(
+        args.quick,
+        {
+            "models": models,
+            "modelversions": n_mv,
+            "modelstages": n_ms,
+            "create_seconds": created,
+            "first_ready_s": first_ready_s,
+            "rss_mib_before_restart": rss_before,
+            "operator_log": str(log),
+            **measured,
+        },
+    )
+    k8s.CoreV1Api(api).delete_namespace(namespace)
+    finish(cluster, args)
+
+
+def report(quick: bool, data: dict[str, Any]) -> None:
+    objects = data["modelversions"] + data["modelstages"]
+    restart = data["restart"]
+    share = data["operator_writes"] / objects
+    checks = {
+        "re-check time": (
+            restart["idle_s"] <= TARGET_SECONDS,
+            f"{restart['idle_s']:.1f} s",
+            "<= 30 s",
+        ),
+        "API writes": (
+            share <= TARGET_WRITE_SHARE,
+            f"{data['operator_writes']:.0f} ({share:.2%} of {objects})",
+            "<= 1 %",
+        ),
+        "operator RSS": (
+            data["rss_mib"] <= TARGET_RSS_MIB,
+            f"{data['rss_mib']:.0f} MiB",
+            "<= 250 MiB",
+        ),
+    }
+    print(f"\n{data['modelversions']} ModelVersions, {data['modelstages']} ModelStages\n")
+    rows = [
+        ["create ModelVersions (16 threads)", f"{data['create_seconds']['modelversions_s']:.1f} s"],
+        ["create ModelStages", f"{data['create_seconds']['modelstages_s']:.1f} s"],
+        ["all Ready after creation", f"{data['first_ready_s']:.0f} s"],
+        ["restart: operator live", f"{restart['live_s']:.1f} s"],
+        ["restart: every object reconciled (counter >= N)", f"{restart['all_reconciled_s']:.1f} s"],
+        ["restart: last reconciliation (then idle)", f"{restart['idle_s']:.1f} s"],
+        [
+            "restart: reconciliations (ModelVersion, ModelStage)",
+            f"{restart['reconciles_ModelVersion']:.0f}, {restart['reconciles_ModelStage']:.0f}",
+        ],
+        ["restart: API writes by the operator", f"{data['operator_writes']:.0f}"],
+        [
+            "RSS before restart / after re-check",
+            f"{data['rss_mib_before_restart']:.0f} / {data['rss_mib']:.0f} MiB",
+        ],
+        ["Ready after restart", str(data["ready_after_restart"])],
+    ]
+    print(table(["measure", "value"], rows))
+    print("\nwrites during the restart window (API server counter deltas):")
+    print(table(["resource verb", "count"], sorted(data["writes_by_resource"].items())))
+    print()
+    print(
+        table(
+            ["target", "measured", "target", "met"],
+            [[k, m, t, "yes" if ok else "NO"] for k, (ok, m, t) in checks.items()],
+        )
+    )
+    if data["operator_errors_after_restart"]:
+        print("operator errors after restart:", *data["operator_errors_after_restart"], sep="\n")
+    results = Results("scale", quick)
+    results.data = {**data, "met": {k: ok for k, (ok, _, _) in checks.items()}}
+    results.write()
+
+
+if __name__ == "__main__":
+    main()
