@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
-from waiting import holds_for, wait_for
+from tests.waiting import holds_for, wait_for
 
 from modelplane.api import GROUP, VERSION, ModelStage
 from modelplane.cli.main import main as cli
 from modelplane.core.conditions import ConditionType, Reason, find_condition
 from modelplane.localcluster.cluster import NEVER_READY_LABEL
+from modelplane.operator.modelstages import RECHECK_INTERVAL
 
 pytestmark = pytest.mark.cluster
 
@@ -37,6 +38,9 @@ MODEL = "churn"
 TIMEOUT = 60
 DEADLINE = 15
 """progressDeadlineSeconds of the serving Deployments: how long a failing rollout takes."""
+SOAK = 20
+"""minDuration in Staging required by a test's Production gate."""
+RECHECK = RECHECK_INTERVAL
 TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "churn-server"}},
     "spec": {
@@ -107,7 +111,8 @@ def api(cluster: Any, namespace: str, operator: Any) -> Iterator[Api]:
 
 
 def register_version(api: Api, s3: Any, bucket: str, version: int) -> str:
-    """Upload an artifact and register it as a ModelVersion; returns its name."""
+    """Upload an artifact, register it as a ModelVersion and wait until it is Ready (verified):
+    admission refuses a promotion to an unverified version."""
     data = f"churn model {version}".encode() * 100
     key = f"{MODEL}/{version}/model.bin"
     s3.client().put_object(Bucket=bucket, Key=key, Body=data)
@@ -127,6 +132,12 @@ def register_version(api: Api, s3: Any, bucket: str, version: int) -> str:
             },
         }
     )
+
+    def ready() -> bool:
+        conditions = api.get("modelversions", name).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    wait_for(ready, TIMEOUT, f"{name} Ready")
     return name
 
 
@@ -224,11 +235,11 @@ def report(test: str, **seconds: float) -> None:
 # -- tests ----------------------------------------------------------------------------------
 
 
-def test_promotes_version_1_to_staging_then_production_and_version_2_after_staging(
+def test_promotes_version_1_to_staging_then_production_and_version_2_once_it_soaked(
     api: Api, s3: Any, bucket: str, operator: Any
 ) -> None:
-    """v1 goes live in Staging, then in Production (which requires Staging); v2 applied to
-    Production first waits for Staging and follows it once it is live there."""
+    """v1 goes live in Staging, then in Production (which requires Staging); v2, live in
+    Staging, is held for Production until it has been live there for minDuration, then goes."""
     register_version(api, s3, bucket, 1)
     register_version(api, s3, bucket, 2)
     promotions = metric(
@@ -272,8 +283,8 @@ def test_promotes_version_1_to_staging_then_production_and_version_2_after_stagi
     assert condition(staging, ConditionType.ROLLED_OUT) == ("True", Reason.ROLLOUT_COMPLETE)
     assert condition(staging, ConditionType.RECONCILING) is None
     assert history(staging) == [(1, None, "Succeeded")]
-    assert api.events("ModelStage", "churn-staging", "Promoted")
-    assert api.events("ModelVersion", "churn-v1", "Promoted")
+    wait_for(lambda: api.events("ModelStage", "churn-staging", "Promoted"), 10, "Event")
+    wait_for(lambda: api.events("ModelVersion", "churn-v1", "Promoted"), 10, "Event")
 
     production_gates = {"requireStage": {"name": "Staging"}}
     api.apply(stage_manifest("Production", 1, gates=production_gates))
@@ -290,21 +301,25 @@ def test_promotes_version_1_to_staging_then_production_and_version_2_after_stagi
         "churn-v1 listing both stages",
     )
 
-    # Version 2 to Production first: held until it is live in Staging, then it follows.
-    api.apply(stage_manifest("Production", 2, gates=production_gates))
+    # Version 2: live in Staging, then applied to Production, which requires it to have been
+    # live there for a while. Admission lets time cure that; the operator holds the promotion
+    # and its timer lets it through once the time has passed.
+    api.apply(stage_manifest("Staging", 2))
+    wait_live(api, "churn-staging", 2)
+    started = time.monotonic()
+    soaked = {"requireStage": {"name": "Staging", "minDuration": f"{SOAK}s"}}
+    api.apply(stage_manifest("Production", 2, gates=soaked))
     held = wait_for(
         lambda: (
             condition(api.stage("churn-production"), ConditionType.GATES_PASSED)
             == ("False", Reason.REQUIRED_STAGE_NOT_MET)
         ),
         TIMEOUT,
-        "Production holding v2 for Staging",
+        "Production holding v2 until it soaked in Staging",
     )
     assert held
     assert api.served_version("churn-production") == "1"
-    started = time.monotonic()
-    api.apply(stage_manifest("Staging", 2))
-    production = wait_live(api, "churn-production", 2)
+    production = wait_live(api, "churn-production", 2, timeout=SOAK + RECHECK + TIMEOUT)
     followed = time.monotonic() - started
 
     assert production.status is not None
@@ -333,62 +348,67 @@ def test_promotes_version_1_to_staging_then_production_and_version_2_after_stagi
         apply_to_deployment=created,
         apply_to_live=live,
     )
-    report("production v2 after staging v2", staging_apply_to_production_live=followed)
+    report("production v2 soaked in staging", apply_to_live=followed)
 
 
 def test_a_gitops_change_to_a_version_failing_its_gates_is_held_in_status(
     api: Api, s3: Any, bucket: str, operator: Any
 ) -> None:
-    """Nothing checked the change at admission: the operator holds it, says why, records the
-    rejection once, keeps serving the live version, and lets it through once the gate passes."""
+    """A change admission let through (a required stage only needs time; a gate added later is
+    not checked at admission at all) is held by the operator: it says why, records the rejection
+    once per generation, keeps serving the live version, and goes ahead once the gates pass.
+
+    Works with the admission webhook on or off: admission checks gates only when spec.version
+    changes, and lets time cure a required stage."""
     register_version(api, s3, bucket, 1)
     register_version(api, s3, bucket, 2)
+    api.apply(stage_manifest("Staging", 2))
     api.apply(stage_manifest("Production", 1))
+    wait_live(api, "churn-staging", 2)
     wait_live(api, "churn-production", 1)
-    failures = metric(
-        operator.metrics(),
-        "modelplane_gate_failures_total",
-        model=MODEL,
-        stage="Production",
-        gate="test_auc",
-    )
+    metrics_before = operator.metrics()
 
-    gates = {"metrics": [{"name": "test_auc", "op": ">=", "value": 0.8}]}
-    api.apply(stage_manifest("Production", 2, gates=gates))
+    def failures(text: str, gate: str) -> float:
+        return metric(
+            text, "modelplane_gate_failures_total", model=MODEL, stage="Production", gate=gate
+        )
 
-    def held() -> ModelStage | None:
+    soaked = {"requireStage": {"name": "Staging", "minDuration": "1h"}}
+    api.apply(stage_manifest("Production", 2, gates=soaked))
+
+    def held(reason: str) -> ModelStage | None:
         stage = api.stage("churn-production")
-        if condition(stage, ConditionType.STALLED) != ("True", Reason.GATE_FAILED):
-            return None
-        return stage
+        current = stage.status is not None and (
+            stage.status.observed_generation == stage.metadata.generation
+        )
+        return (
+            stage
+            if current and condition(stage, ConditionType.STALLED) == ("True", reason)
+            else None
+        )
 
-    stage = wait_for(held, TIMEOUT, "v2 held by its gates")
+    stage = wait_for(lambda: held(Reason.REQUIRED_STAGE_NOT_MET), TIMEOUT, "v2 held for Staging")
     status = stage.status
     assert status is not None
-    assert status.observed_generation == stage.metadata.generation
     assert status.gates_version == 2
     assert status.gates_summary == "0/1"
     [result] = status.gates or []
-    assert (result.name, result.passed, result.observed) == ("test_auc", False, None)
-    assert condition(stage, ConditionType.GATES_PASSED) == ("False", Reason.GATE_FAILED)
-    assert condition(stage, ConditionType.READY) == ("False", Reason.GATE_FAILED)
+    assert (result.type, result.name, result.passed) == ("Stage", "Staging", False)
+    assert condition(stage, ConditionType.GATES_PASSED) == ("False", Reason.REQUIRED_STAGE_NOT_MET)
+    assert condition(stage, ConditionType.READY) == ("False", Reason.REQUIRED_STAGE_NOT_MET)
     assert status.live_version == 1
     assert stage.spec.version == 2
     assert history(stage) == [(1, None, "Succeeded"), (2, 1, "Rejected")]
     assert api.served_version("churn-production") == "1"
-    assert api.events("ModelStage", "churn-production", Reason.GATE_FAILED)
-    assert (
-        metric(
-            operator.metrics(),
-            "modelplane_gate_failures_total",
-            model=MODEL,
-            stage="Production",
-            gate="test_auc",
-        )
-        == failures + 1
+    wait_for(
+        lambda: api.events("ModelStage", "churn-production", Reason.REQUIRED_STAGE_NOT_MET),
+        10,
+        "Warning Event",
     )
+    assert failures(operator.metrics(), "Staging") == failures(metrics_before, "Staging") + 1
 
-    # Looking again (an annotation change is an event; so is a restart) records nothing new.
+    # Looked at again (an event, a crash and restart, time passing): nothing new is recorded,
+    # and the status is not rewritten although the time in Staging grows.
     api.custom.patch_namespaced_custom_object(
         GROUP,
         VERSION,
@@ -398,21 +418,35 @@ def test_a_gitops_change_to_a_version_failing_its_gates_is_held_in_status(
         {"metadata": {"annotations": {"example.com/poke": "1"}}},
     )
     operator.restart(kill=True)
+    time.sleep(2)
+    version = api.get("modelstages", "churn-production")["metadata"]["resourceVersion"]
     holds_for(
         lambda: (
-            history(api.stage("churn-production")) == [(1, None, "Succeeded"), (2, 1, "Rejected")]
-            and api.served_version("churn-production") == "1"
+            api.get("modelstages", "churn-production")["metadata"]["resourceVersion"] == version
         ),
         5,
-        "v2 held once",
+        "no status rewrite while held",
     )
+    assert history(api.stage("churn-production")) == [(1, None, "Succeeded"), (2, 1, "Rejected")]
 
-    # The gate is relaxed (a spec change): v2 goes live.
-    api.apply(stage_manifest("Production", 2, gates={}))
+    # A metric gate added later is not checked at admission; the operator finds the metric
+    # missing and records a rejection for the new generation.
+    gated = {**soaked, "metrics": [{"name": "test_auc", "op": ">=", "value": 0.8}]}
+    api.apply(stage_manifest("Production", 2, gates=gated))
+    stage = wait_for(lambda: held(Reason.GATE_FAILED), TIMEOUT, "v2 held by a metric gate")
+    assert stage.status is not None
+    assert stage.status.gates_summary == "0/2"
+    assert history(stage) == [(1, None, "Succeeded"), (2, 1, "Rejected"), (2, 1, "Rejected")]
+    assert failures(operator.metrics(), "test_auc") == failures(metrics_before, "test_auc") + 1
+    assert api.served_version("churn-production") == "1"
+
+    # The gates are relaxed (a spec change): v2 goes live.
+    api.apply(stage_manifest("Production", 2, gates={"requireStage": {"name": "Staging"}}))
     stage = wait_live(api, "churn-production", 2)
     assert history(stage)[-1] == (2, 1, "Succeeded")
     assert stage.status is not None
-    assert stage.status.gates_summary == "0/0"
+    assert stage.status.gates_summary == "1/1"
+    assert api.served_version("churn-production") == "2"
 
 
 def test_a_failed_rollout_rolls_back_to_the_last_good_version_without_touching_spec(
@@ -446,7 +480,7 @@ def test_a_failed_rollout_rolls_back_to_the_last_good_version_without_touching_s
     assert condition(stage, ConditionType.READY) == ("False", Reason.ROLLED_BACK)
     assert condition(stage, ConditionType.STALLED) == ("True", Reason.ROLLED_BACK)
     assert history(stage) == [(1, None, "Succeeded"), (2, 1, "RolledBack")]
-    assert api.events("ModelStage", "churn-production", Reason.ROLLED_BACK)
+    wait_for(lambda: api.events("ModelStage", "churn-production", Reason.ROLLED_BACK), 10, "Event")
     wait_for(lambda: api.served_version("churn-production") == "1", TIMEOUT, "v1 back")
     labels = api.deployment("churn-production").spec.template.metadata.labels
     assert NEVER_READY_LABEL not in labels, "the good template is back, not v1 in the bad one"
@@ -547,6 +581,8 @@ def test_an_operator_killed_mid_rollout_finishes_it_without_duplicate_history(
 
     stage = wait_live(api, "churn-production", 2)
     assert history(stage) == [(1, None, "Succeeded"), (2, 1, "Succeeded")]
+    # Events are posted once the status is written; let them go out before the next crash.
+    wait_for(lambda: api.events("ModelVersion", "churn-v2", "Promoted"), 10, "Event")
     operator.restart(kill=True)
     holds_for(
         lambda: (
