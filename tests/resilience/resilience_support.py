@@ -39,7 +39,9 @@ TEMPLATE: dict[str, Any] = {
 }
 
 
-def wait_for(fn: Callable[[], T], timeout: float, message: str, *, interval: float = 0.2) -> T:
+def wait_for(
+    fn: Callable[[], T | None], timeout: float, message: str, *, interval: float = 0.2
+) -> T:
     """Call `fn` until it returns a truthy value; fail after `timeout` s with the last value."""
     deadline = time.monotonic() + timeout
     while True:
