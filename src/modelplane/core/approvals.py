@@ -44,7 +44,7 @@ from modelplane.api.modelstages import MAX_APPROVALS
 REQUESTED_BY_ANNOTATION = f"{GROUP}/requested-by"
 APPROVAL_PREFIX = f"approval.{GROUP}/"
 APPROVE_VERB = "approve"
-"""The RBAC verb on `modelstages` that lets a user approve (see examples/approvers-rbac.yaml)."""
+"""The RBAC verb on `modelstages` that lets a user approve (see examples/rbac/approvers.yaml)."""
 
 # 20 hex digits (80 bits): short enough for an annotation name, far beyond guessing a collision.
 _HASH_LENGTH = 20
