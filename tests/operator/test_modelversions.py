@@ -26,6 +26,7 @@ from modelplane.api import GROUP, VERSION, ArtifactRef, ModelVersion
 from modelplane.core.artifacts import StoreOutage
 from modelplane.core.conditions import ConditionType, Reason, set_condition
 from modelplane.core.modelversions import Notice
+from modelplane.operator import artifactchecks
 from modelplane.operator import modelversions as handlers
 from modelplane.store import Manifest, ManifestEntry
 
@@ -658,7 +659,9 @@ def test_check_artifact_turns_an_unreachable_store_into_an_outage(
 ) -> None:
     """No connection is no verdict: an outage, not a missing artifact."""
     before = unreachable_failures()
-    outcome = handlers.check_artifact(ArtifactRef(uri="s3://models/m.pkl", digest=sha256(b"m")))
+    outcome = artifactchecks.check_artifact(
+        ArtifactRef(uri="s3://models/m.pkl", digest=sha256(b"m"))
+    )
     assert isinstance(outcome, StoreOutage)
     assert unreachable_failures() == before + 1
     assert "cannot reach the artifact store" in outcome.message
@@ -671,16 +674,16 @@ def test_file_artifacts_are_refused_unless_allowed(
     artifact = tmp_path / "model.pkl"
     artifact.write_bytes(b"weights")
     ref = ArtifactRef(uri=f"file://{artifact}", digest=sha256(b"weights"))
-    monkeypatch.delenv(handlers.ALLOW_FILE_ARTIFACTS_ENV, raising=False)
-    refused = handlers.check_artifact(ref)
+    monkeypatch.delenv(artifactchecks.ALLOW_FILE_ARTIFACTS_ENV, raising=False)
+    refused = artifactchecks.check_artifact(ref)
     assert not isinstance(refused, StoreOutage)
     assert not refused.verified
-    assert refused.reason == handlers.FILE_ARTIFACTS_DISABLED
+    assert refused.reason == artifactchecks.FILE_ARTIFACTS_DISABLED
     assert refused.size is None
-    assert handlers.ALLOW_FILE_ARTIFACTS_ENV in refused.message
+    assert artifactchecks.ALLOW_FILE_ARTIFACTS_ENV in refused.message
 
-    monkeypatch.setenv(handlers.ALLOW_FILE_ARTIFACTS_ENV, "1")
-    allowed = handlers.check_artifact(ref)
+    monkeypatch.setenv(artifactchecks.ALLOW_FILE_ARTIFACTS_ENV, "1")
+    allowed = artifactchecks.check_artifact(ref)
     assert not isinstance(allowed, StoreOutage)
     assert allowed.verified
     assert allowed.size == len(b"weights")

@@ -32,7 +32,7 @@ Order of writes: the Deployment first, then the status, so the status reports wh
 it is recorded in status first, so an operator stopped in between completes the rollback rather
 than rolling the failed version again.
 
-`status.stages` of the ModelVersions is refreshed by `modelplane.operator.modelversions` on
+`status.stages` of the ModelVersions is refreshed by `modelplane.operator.versionstages` on
 every ModelStage event, the status write that changes `liveVersion` included (its index of live
 versions is only current once that event arrives, so calling it from here would be early).
 """

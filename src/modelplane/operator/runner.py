@@ -19,6 +19,8 @@ HANDLER_MODULES = (
     "modelplane.operator.settings",
     "modelplane.operator.runs",
     "modelplane.operator.experiments",
+    "modelplane.operator.runfinalizers",
+    "modelplane.operator.versionstages",
     "modelplane.operator.modelversions",
     "modelplane.operator.modelstages",
     "modelplane.operator.admission",

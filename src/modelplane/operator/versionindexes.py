@@ -1,0 +1,108 @@
+"""What the ModelVersion handlers share: their kopf index values, the indexes, and keyed locks.
+
+The indexes themselves are registered next to the code that reads them
+(`modelplane.operator.runfinalizers` and `modelplane.operator.versionstages`); kopf passes every
+index to every handler by its function name, and `Indexes.from_kwargs` picks them out.
+The locks serialise the steps for one object (a ModelVersion, or one Run's finalizer) that the
+timer, the change handlers and the events of other objects can reach at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from modelplane.api import ConditionStatus, ModelVersion
+from modelplane.core.stages import StagePointer
+
+# Index values. Frozen dataclasses: kopf compares them to skip needless index updates.
+
+
+@dataclass(frozen=True)
+class RunHolder:
+    """A ModelVersion that names a run, with its LineageRecorded (status, reason)."""
+
+    name: str
+    lineage: tuple[ConditionStatus, str] | None
+
+
+@dataclass(frozen=True)
+class VersionStages:
+    """A ModelVersion of a model, with the stages its status lists."""
+
+    name: str
+    version: int
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunFinalizerState:
+    """Whether a Run carries our finalizer and is being deleted."""
+
+    finalized: bool
+    deleting: bool
+
+
+HoldersIndex = kopf.Index[tuple[str, str], RunHolder]
+VersionsIndex = kopf.Index[tuple[str, str], VersionStages]
+StagesIndex = kopf.Index[tuple[str, str], StagePointer]
+RunsIndex = kopf.Index[tuple[str, str], RunFinalizerState]
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """The indexes the ModelVersion handlers keep, as kopf passes them to every handler.
+
+    A handler elsewhere (the ModelStage handlers) gets them with `Indexes.from_kwargs(kwargs)`.
+    """
+
+    holders: HoldersIndex
+    versions: VersionsIndex
+    stages: StagesIndex
+    runs: RunsIndex
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Indexes:
+        return cls(
+            holders=kwargs["modelversions_by_run"],
+            versions=kwargs["modelversions_by_model"],
+            stages=kwargs["modelstages_by_model"],
+            runs=kwargs["run_finalizers"],
+        )
+
+
+class _KeyedLocks:
+    """One lock per key, made on first use."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+
+    @contextmanager
+    def hold(self, *key: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
+
+    def forget(self, *key: str) -> None:
+        with self._guard:
+            self._locks.pop(key, None)
+
+
+locks = _KeyedLocks()
+"""Keyed by (plural, namespace, name): one ModelVersion, or one Run's finalizer."""
+
+
+def parse_version(body: kopf.Body) -> ModelVersion | None:
+    """The ModelVersion in `body`, or None when it does not parse (admission let it through)."""
+    try:
+        return ModelVersion.from_object(body)
+    except ValidationError:
+        return None

@@ -1,0 +1,105 @@
+"""Keeping `status.stages` of ModelVersions current: the stages each version is live in.
+
+A ModelStage points at the live version of its model; every version of that model lists the
+stages it is live in. Two indexes hold what is needed (`modelversions_by_model`,
+`modelstages_by_model`), so no list is read. `model_stage_event` refreshes a model's versions on
+every ModelStage event (the status write that changes `liveVersion` included); the ModelVersion
+event handler (`modelplane.operator.modelversions`) calls `sync_stages` for the one version.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes.client import ApiException
+from pydantic import ValidationError
+
+from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
+from modelplane.core.stages import StagePointer, stages_of_version
+from modelplane.operator import kube
+from modelplane.operator.versionindexes import (
+    Indexes,
+    StagesIndex,
+    VersionStages,
+    parse_version,
+)
+
+logger = logging.getLogger(__name__)
+
+PLURAL = "modelversions"
+MODELSTAGES = "modelstages"
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def modelversions_by_model(
+    body: kopf.Body, namespace: str | None, **_: Any
+) -> dict[tuple[str, str], VersionStages] | None:
+    """ModelVersions by (namespace, model), with the stages their status lists."""
+    version = parse_version(body)
+    if version is None or namespace is None or version.metadata.name is None:
+        return None
+    stages = tuple(version.status.stages or ()) if version.status else ()
+    entry = VersionStages(version.metadata.name, version.spec.version, stages)
+    return {(namespace, version.spec.model): entry}
+
+
+@kopf.index(GROUP, VERSION, MODELSTAGES)
+def modelstages_by_model(
+    body: kopf.Body, namespace: str | None, **_: Any
+) -> dict[tuple[str, str], StagePointer] | None:
+    """ModelStages by (namespace, model): the stage name and its live version."""
+    try:
+        stage = ModelStage.from_object(body)
+    except ValidationError:
+        return None
+    if namespace is None:
+        return None
+    live = stage.status.live_version if stage.status is not None else None
+    return {(namespace, stage.spec.model): StagePointer(stage.spec.stage, live)}
+
+
+@kopf.on.event(GROUP, VERSION, MODELSTAGES)
+def model_stage_event(*, body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
+    """A ModelStage changed (or went away): its model's versions list their stages again."""
+    try:
+        stage = ModelStage.from_object(body)
+    except ValidationError:
+        return
+    if namespace is None:
+        return
+    refresh_stages(namespace, stage.spec.model, Indexes.from_kwargs(kwargs))
+
+
+def refresh_stages(namespace: str, model: str, indexes: Indexes) -> None:
+    """Writes `status.stages` of every version of `model` whose listed stages are out of date.
+
+    It runs on every ModelStage event already (status.liveVersion included). A ModelStage
+    handler may also call it right after changing the live version:
+    `refresh_stages(namespace, model, Indexes.from_kwargs(kwargs))`.
+    """
+    pointers = list(indexes.stages.get((namespace, model), ()))
+    for entry in list(indexes.versions.get((namespace, model), ())):
+        desired = stages_of_version(entry.version, pointers)
+        if list(entry.stages) != desired:
+            _write_stages(namespace, entry.name, desired)
+
+
+def sync_stages(namespace: str, name: str, version: ModelVersion, stages: StagesIndex) -> None:
+    """Writes `status.stages` of one version if the stages it lists are out of date."""
+    pointers = list(stages.get((namespace, version.spec.model), ()))
+    desired = stages_of_version(version.spec.version, pointers)
+    current = list(version.status.stages or ()) if version.status else []
+    if current != desired:
+        _write_stages(namespace, name, desired)
+
+
+def _write_stages(namespace: str, name: str, stages: list[str]) -> None:
+    logger.info("ModelVersion %s/%s is live in %s", namespace, name, stages or "no stage")
+    try:
+        kube.patch_status(PLURAL, namespace, name, {"stages": stages or None})
+    except ApiException as error:
+        # A version deleted meanwhile has no stages to list.
+        if error.status != 404:
+            raise
