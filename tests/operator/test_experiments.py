@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from test_runs import GROUP, VERSION, Objects, experiment_manifest, run_manifest, stamp
-from waiting import holds_for, wait_for
+from tests.waiting import holds_for, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -12,15 +12,15 @@ import hashlib
 import re
 import secrets
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 import pytest
 from kubernetes import client as k8s
 from prometheus_client import REGISTRY
+from tests.waiting import holds_for, wait_for
 
 from modelplane.api import GROUP, VERSION, ArtifactRef, ModelVersion
 from modelplane.core.artifacts import StoreOutage
@@ -42,29 +42,6 @@ METRICS = {
 }
 # Verification happens on the timer's first tick; everything else on watch events.
 TIMEOUT = 45
-
-
-T = TypeVar("T")
-
-
-def wait_for(fn: Callable[[], T], timeout: float, message: str) -> T:
-    """Polls `fn` until it returns something truthy; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}: {value!r}")
-        time.sleep(0.2)
-
-
-def holds_for(fn: Callable[[], object], duration: float, message: str) -> None:
-    """Fails as soon as `fn` returns something falsy within `duration` seconds."""
-    deadline = time.monotonic() + duration
-    while time.monotonic() < deadline:
-        assert fn(), f"{message} stopped holding"
-        time.sleep(0.2)
 
 
 def sha256(data: bytes) -> str:

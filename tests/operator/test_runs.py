@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from waiting import wait_for
+from tests.waiting import wait_for
 
 from modelplane.core.runs import heartbeat_timeout
 

@@ -8,7 +8,6 @@ side by side; `fluent` points the module-level functions at such a Client for on
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,6 @@ import pytest
 import modelplane
 from modelplane.sdk import Client
 from modelplane.store import StoreConfig
-
-# tests/operator/waiting.py is the suite's bounded-polling helper; its directory has no
-# __init__.py (and "operator" is a stdlib module name), so it is imported by path.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "operator"))
 
 MakeClient = Callable[..., Client]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waiting import holds_for, wait_for
+from tests.waiting import holds_for, wait_for
 
 from modelplane.api import Condition
 from modelplane.core.runs import recheck_interval
