@@ -142,6 +142,14 @@ def git_state() -> str:
     return git("rev-parse", "--short", "HEAD") + (" + uncommitted changes in src/" if dirty else "")
 
 
+_STARTED: dict[str, Any] = {}
+"""The machine's state when the benchmark parsed its arguments (its start)."""
+
+
+def machine_at_start() -> dict[str, Any]:
+    return _STARTED or machine()
+
+
 @dataclass
 class Results:
     """What one benchmark writes to bench/results/<name>.json."""
@@ -149,7 +157,7 @@ class Results:
     name: str
     quick: bool
     data: dict[str, Any] = field(default_factory=dict)
-    machine_before: dict[str, Any] = field(default_factory=machine)
+    machine_before: dict[str, Any] = field(default_factory=machine_at_start)
 
     def write(self) -> Path:
         RESULTS.mkdir(exist_ok=True)
@@ -189,7 +197,9 @@ def arguments(
     )
     if extra is not None:
         extra(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    _STARTED.update(machine())
+    return args
 
 
 # -- the cluster and the operator ------------------------------------------------------------
@@ -245,10 +255,13 @@ def free_port() -> int:
 
 
 class Operator:
-    """`python -m modelplane.operator --all-namespaces` as a child process."""
+    """`python -m modelplane.operator` as a child process, over all namespaces or one."""
 
-    def __init__(self, cluster: Any, log_path: Path, *, webhook: bool = True) -> None:
+    def __init__(
+        self, cluster: Any, log_path: Path, *, webhook: bool = True, namespace: str | None = None
+    ) -> None:
         self.cluster = cluster
+        self.scope = f"--namespace={namespace}" if namespace else "--all-namespaces"
         self.log_path = log_path
         self.webhook = webhook
         self.metrics_port = free_port()
@@ -273,7 +286,7 @@ class Operator:
                     sys.executable,
                     "-m",
                     "modelplane.operator",
-                    "--all-namespaces",
+                    self.scope,
                     f"--metrics-port={self.metrics_port}",
                     f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
                 ],

@@ -334,7 +334,7 @@ def main() -> None:
     namespace = f"bench-promotion-{secrets.token_hex(3)}"
     k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     log = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
-    operator = Operator(cluster, log, webhook=not args.no_webhook)
+    operator = Operator(cluster, log, webhook=not args.no_webhook, namespace=namespace)
     operator.start()
     print(f"operator pid {operator.pid}, log {log}")
     tracker = Tracker()

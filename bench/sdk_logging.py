@@ -41,26 +41,30 @@ ROUNDS = 3
 TARGET_US = 5.0
 
 
-def modelplane_points(client: Any, experiment: str, points: int) -> tuple[float, float]:
-    """Seconds spent in log_metric for `points` points, and in the final end() (flush)."""
+def modelplane_points(client: Any, experiment: str, points: int) -> tuple[float, float, float]:
+    """Seconds spent in log_metric for `points` points, the process's CPU seconds meanwhile
+    (the background flusher's included), and the seconds of the final end() (flush)."""
     run = client.start_run(experiment, f"points-{secrets.token_hex(4)}")
     log = run.log_metric
+    cpu = time.process_time()
     started = time.perf_counter()
     for step in range(points):
         log("loss", 1.0 / (step + 1), step=step)
     logged = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     started = time.perf_counter()
     run.end()
-    return logged, time.perf_counter() - started
+    return logged, cpu, time.perf_counter() - started
 
 
-def mlflow_points(client: Any, experiment_id: str, points: int) -> float:
+def mlflow_points(client: Any, experiment_id: str, points: int) -> tuple[float, float]:
     """Seconds to log `points` points through log_batch (batches of 1,000), the Metric objects
     built inside the timed loop as a caller would."""
     from mlflow.entities import Metric  # noqa: PLC0415
 
     run_id = client.create_run(experiment_id).info.run_id
     now = int(time.time() * 1000)
+    cpu = time.process_time()
     started = time.perf_counter()
     for offset in range(0, points, BATCH):
         batch = [
@@ -69,8 +73,9 @@ def mlflow_points(client: Any, experiment_id: str, points: int) -> float:
         ]
         client.log_batch(run_id, metrics=batch, synchronous=True)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     client.set_terminated(run_id)
-    return elapsed
+    return elapsed, cpu
 
 
 def modelplane_runs(client: Any, experiment: str, count: int) -> list[float]:
@@ -102,18 +107,21 @@ def compare_points(
         "modelplane log_metric (buffered)": [],
         "modelplane log_metric + end() flush": [],
         "mlflow log_batch (sqlite)": [],
+        "modelplane log_metric, process CPU": [],
+        "mlflow log_batch, process CPU": [],
     }
     for index in range(ROUNDS):
         order = ["ours", "theirs"] if index % 2 == 0 else ["theirs", "ours"]
         for who in order:
             if who == "ours":
-                logged, flushed = modelplane_points(ours, "bench", points)
+                logged, cpu, flushed = modelplane_points(ours, "bench", points)
                 samples["modelplane log_metric (buffered)"].append(logged / points)
+                samples["modelplane log_metric, process CPU"].append(cpu / points)
                 samples["modelplane log_metric + end() flush"].append((logged + flushed) / points)
             else:
-                samples["mlflow log_batch (sqlite)"].append(
-                    mlflow_points(theirs, experiment_id, points) / points
-                )
+                wall, cpu = mlflow_points(theirs, experiment_id, points)
+                samples["mlflow log_batch (sqlite)"].append(wall / points)
+                samples["mlflow log_batch, process CPU"].append(cpu / points)
         print(
             f"points round {index + 1}: "
             + ", ".join(f"{k} {v[-1] * 1e6:.2f} us" for k, v in samples.items())
