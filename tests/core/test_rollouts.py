@@ -18,6 +18,7 @@ from modelplane.core.rollouts import (
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
     ServingError,
+    covers,
     deployment_name,
     desired_deployment,
     matches,
@@ -344,6 +345,68 @@ def test_matches_the_desired_deployment_until_spec_or_template_changes() -> None
     relabelled = deployment(desired)
     relabelled["metadata"]["labels"] = {}
     assert not matches(observe(relabelled), desired)
+
+
+def defaulted(template: dict[str, Any]) -> dict[str, Any]:
+    """`template` as the API server returns it: defaults filled in, empty values left out."""
+    result = copy.deepcopy(template)
+    result["metadata"]["creationTimestamp"] = None
+    spec = result["spec"]
+    spec.update(restartPolicy="Always", dnsPolicy="ClusterFirst", terminationGracePeriodSeconds=30)
+    for container in spec["containers"]:
+        container.update(
+            imagePullPolicy="IfNotPresent",
+            terminationMessagePath="/dev/termination-log",
+            resources=container.get("resources", {}),
+        )
+        for mount in container.get("volumeMounts", []):
+            if mount.get("readOnly") is False:
+                del mount["readOnly"]
+    return result
+
+
+def test_a_template_with_the_api_servers_defaults_still_matches() -> None:
+    stage = make_stage(annotations={FETCH_ANNOTATION: "true"})
+    desired = build(stage, fetch_image="modelplane:0.1")
+    template = desired["spec"]["template"]
+    assert covers(defaulted(template), template)
+    live = deployment(desired)
+    live["spec"]["template"] = defaulted(template)
+    assert matches(observe(live), desired)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c.update(image="example.com/other:2"),
+        lambda c: c["env"].append({"name": "EXTRA", "value": "1"}),
+        lambda c: next(e for e in c["env"] if e["name"] == "MODEL_VERSION").update(value="9"),
+        lambda c: c.pop("env"),
+    ],
+)
+def test_an_edited_template_that_keeps_the_hash_does_not_match(edit: Any) -> None:
+    desired = build()
+    live = deployment(desired)
+    live["spec"]["template"] = defaulted(desired["spec"]["template"])
+    edit(live["spec"]["template"]["spec"]["containers"][0])
+    assert not matches(observe(live), desired)
+
+
+def test_covers_compares_quantities_by_value_only_under_resources() -> None:
+    assert covers(
+        {"resources": {"limits": {"cpu": "1"}}}, {"resources": {"limits": {"cpu": "1000m"}}}
+    )
+    assert not covers(
+        {"resources": {"limits": {"cpu": "2"}}}, {"resources": {"limits": {"cpu": "1"}}}
+    )
+    assert not covers({"env": [{"value": "1"}]}, {"env": [{"value": "1000m"}]})
+
+
+def test_covers_treats_missing_as_empty_but_not_as_a_value() -> None:
+    assert covers({}, {"hostNetwork": False, "args": [], "securityContext": {}})
+    assert not covers({}, {"hostNetwork": True})
+    assert not covers({"replicas": True}, {"replicas": 1})
+    assert not covers({"args": ["a"]}, {"args": []})
 
 
 def test_replacement_keeps_others_annotations_and_the_resource_version() -> None:

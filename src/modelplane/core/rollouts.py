@@ -49,6 +49,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kubernetes.utils.quantity import parse_quantity
+
 from modelplane.api import API_VERSION, ModelStage, OwnerReference, model_stage_name
 
 MODEL_LABEL = "modelplane.io/model"
@@ -348,6 +350,8 @@ class DeploymentState:
     labels: Mapping[str, str]
     progress_deadline_seconds: int | None
     revision_history_limit: int | None
+    template: Mapping[str, Any]
+    """The pod template as the API server holds it (with its defaults filled in)."""
 
 
 def observe(deployment: Mapping[str, Any]) -> DeploymentState:
@@ -378,6 +382,7 @@ def observe(deployment: Mapping[str, Any]) -> DeploymentState:
         labels=dict(metadata.get("labels") or {}),
         progress_deadline_seconds=spec.get("progressDeadlineSeconds"),
         revision_history_limit=spec.get("revisionHistoryLimit"),
+        template=template,
     )
 
 
@@ -410,16 +415,71 @@ def _phase(
 
 
 def matches(state: DeploymentState, desired: Mapping[str, Any]) -> bool:
-    """Whether the Deployment runs what `desired` asks: same template, replicas and settings."""
+    """Whether the Deployment runs what `desired` asks: same template, replicas and settings.
+
+    The template must carry the desired hash and hold every value the desired template sets
+    (`covers`), so an edit of the Deployment's template (an image, MODEL_VERSION) is noticed
+    even when it leaves the hash annotation in place.
+    """
     spec = desired["spec"]
     wanted_labels = desired["metadata"].get("labels") or {}
     return (
         state.template_hash == _annotation(spec["template"], TEMPLATE_HASH_ANNOTATION)
+        and covers(state.template, spec["template"])
         and state.replicas == spec["replicas"]
         and state.progress_deadline_seconds == spec["progressDeadlineSeconds"]
         and state.revision_history_limit == spec["revisionHistoryLimit"]
         and all(state.labels.get(key) == value for key, value in wanted_labels.items())
     )
+
+
+def covers(actual: Any, desired: Any, *, quantities: bool = False) -> bool:
+    """Whether `actual` (as the API server returns it) holds every value `desired` sets.
+
+    The API server fills in defaults and leaves out empty values, so the comparison is not
+    equality: objects are compared key by key and may hold more keys; lists element by element
+    and must be as long; a missing value equals an empty or zero one (false, 0, "", [], {});
+    resource quantities compare by value (`1000m` is `1`).
+    """
+    if isinstance(desired, Mapping):
+        return _covers_object(actual, desired, quantities=quantities)
+    if isinstance(desired, list):
+        return _covers_list(actual, desired, quantities=quantities)
+    if desired is None or (actual is None and desired in (False, 0, "")):
+        return True
+    if actual == desired and type(actual) is type(desired):
+        return True
+    return quantities and _same_quantity(actual, desired)
+
+
+def _covers_object(actual: Any, desired: Mapping[str, Any], *, quantities: bool) -> bool:
+    if actual is None:
+        actual = {}
+    if not isinstance(actual, Mapping):
+        return False
+    return all(
+        covers(actual.get(key), value, quantities=quantities or key in _QUANTITY_KEYS)
+        for key, value in desired.items()
+    )
+
+
+def _covers_list(actual: Any, desired: list[Any], *, quantities: bool) -> bool:
+    if actual is None:
+        actual = []
+    if not isinstance(actual, list) or len(actual) != len(desired):
+        return False
+    return all(covers(a, d, quantities=quantities) for a, d in zip(actual, desired, strict=True))
+
+
+# Keys whose values (or values below them) are resource quantities.
+_QUANTITY_KEYS = frozenset({"resources", "overhead", "sizeLimit"})
+
+
+def _same_quantity(actual: Any, desired: Any) -> bool:
+    try:
+        return bool(parse_quantity(actual) == parse_quantity(desired))
+    except (ValueError, TypeError):
+        return False
 
 
 def desired_hash(desired: Mapping[str, Any]) -> str | None:
