@@ -6,13 +6,20 @@ tests/operator/test_modelstages.py.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiException
 
 from modelplane.api import ModelStage
 from modelplane.cli.main import build_parser
-from modelplane.cli.promotion_commands import PromotionError, rollback_target, wait_outcome
+from modelplane.cli.promotion_commands import (
+    PromotionError,
+    change_version,
+    rollback_target,
+    wait_outcome,
+)
 
 
 def stage(
@@ -98,3 +105,54 @@ def test_waiting_goes_on_while_the_status_is_of_an_older_generation_or_progressi
     assert wait_outcome(old, 2, generation=3) is None
     rolling = stage(2, live=1, conditions=[cond("Reconciling", "True")])
     assert wait_outcome(rolling, 2, generation=3) is None
+
+
+class FakeApi:
+    """A CustomObjectsApi holding one ModelStage; patches may conflict first (409)."""
+
+    def __init__(self, obj: dict[str, Any], conflicts: int = 0, bump_generation: bool = False):
+        self.obj = obj
+        self.conflicts = conflicts
+        self.bump_generation = bump_generation
+        self.patches: list[dict[str, Any]] = []
+
+    def get_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
+        return copy.deepcopy(self.obj)
+
+    def patch_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
+        patch = args[-1]
+        self.patches.append(patch)
+        if self.conflicts:
+            # The operator wrote the status meanwhile (or someone changed the spec).
+            self.conflicts -= 1
+            self.obj["metadata"]["resourceVersion"] += "1"
+            if self.bump_generation:
+                self.obj["metadata"]["generation"] += 1
+            raise ApiException(status=409, reason="Conflict")
+        self.obj["spec"]["version"] = patch["spec"]["version"]
+        self.obj["metadata"]["generation"] += 1
+        return copy.deepcopy(self.obj)
+
+
+def stage_object() -> dict[str, Any]:
+    obj = stage(2, live=2, previous=1).to_manifest()
+    obj["metadata"]["resourceVersion"] = "10"
+    return obj
+
+
+def test_a_status_write_meanwhile_is_retried_from_a_fresh_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api = FakeApi(stage_object(), conflicts=2)
+    code = change_version(api, "ml", "churn-production", rollback_target, verb="rollback", wait=0)
+    assert code == 0
+    assert api.obj["spec"]["version"] == 1
+    assert [p["metadata"]["resourceVersion"] for p in api.patches] == ["10", "101", "1011"]
+    assert "spec.version 2 -> 1 (rollback)" in capsys.readouterr().out
+
+
+def test_a_spec_change_meanwhile_stops_the_command() -> None:
+    api = FakeApi(stage_object(), conflicts=1, bump_generation=True)
+    with pytest.raises(PromotionError, match="changed meanwhile"):
+        change_version(api, "ml", "churn-production", lambda _: 3, verb="promote", wait=0)
+    assert api.obj["spec"]["version"] == 2

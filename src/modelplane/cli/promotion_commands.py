@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client, config
@@ -35,6 +35,7 @@ from modelplane.core.conditions import ConditionType, find_condition
 
 PLURAL = "modelstages"
 _POLL_SECONDS = 1.0
+_ATTEMPTS = 5
 
 
 class PromotionError(RuntimeError):
@@ -122,32 +123,62 @@ def wait_outcome(stage: ModelStage, version: int, generation: int) -> tuple[bool
 
 def _promote(args: argparse.Namespace) -> int:
     api, namespace = _connect(args.namespace)
-    stage = _get_stage(api, namespace, args.model, args.stage)
-    if _get(api, namespace, "modelversions", model_version_name(args.model, args.version)) is None:
-        raise PromotionError(
-            f"ModelVersion {model_version_name(args.model, args.version)} does not exist in "
-            f"namespace {namespace}"
-        )
-    return _set_version(api, namespace, stage, args.version, verb="promote", wait=args.wait)
+    version_name = model_version_name(args.model, args.version)
+    if _get(api, namespace, "modelversions", version_name) is None:
+        raise PromotionError(f"ModelVersion {version_name} does not exist in namespace {namespace}")
+    return change_version(
+        api,
+        namespace,
+        model_stage_name(args.model, args.stage),
+        lambda _: args.version,
+        verb="promote",
+        wait=args.wait,
+    )
 
 
 def _rollback(args: argparse.Namespace) -> int:
     api, namespace = _connect(args.namespace)
-    stage = _get_stage(api, namespace, args.model, args.stage)
-    return _set_version(
-        api, namespace, stage, rollback_target(stage), verb="rollback", wait=args.wait
+    return change_version(
+        api,
+        namespace,
+        model_stage_name(args.model, args.stage),
+        rollback_target,
+        verb="rollback",
+        wait=args.wait,
     )
 
 
-def _set_version(
-    api: Any, namespace: str, stage: ModelStage, version: int, *, verb: str, wait: float
+def change_version(
+    api: Any,
+    namespace: str,
+    name: str,
+    choose: Callable[[ModelStage], int],
+    *,
+    verb: str,
+    wait: float,
 ) -> int:
-    name = stage.metadata.name or ""
-    before = stage.spec.version
-    if before == version:
-        print(f"modelstage {name}: spec.version is already {version}")
-        generation = stage.metadata.generation or 0
-    else:
+    """Set spec.version to `choose(stage)`, guarded by the resourceVersion read.
+
+    The operator writes the status often (a rollout in progress), which changes the
+    resourceVersion too: such a conflict is retried from a fresh read. A change of the spec
+    made meanwhile (a new generation) is not: the command stops and says so.
+    """
+    first: ModelStage | None = None
+    for _attempt in range(_ATTEMPTS):
+        stage = _get_stage(api, namespace, name)
+        if first is None:
+            first = stage
+        elif stage.metadata.generation != first.metadata.generation:
+            raise PromotionError(
+                f"ModelStage {name} was changed meanwhile (spec.version is now "
+                f"{stage.spec.version}); look at it and run the command again"
+            )
+        version = choose(stage)
+        before = stage.spec.version
+        if before == version:
+            print(f"modelstage {name}: spec.version is already {version}")
+            generation = stage.metadata.generation or 0
+            break
         patch = {
             "metadata": {"resourceVersion": stage.metadata.resource_version},
             "spec": {"version": version},
@@ -157,9 +188,14 @@ def _set_version(
                 GROUP, VERSION, namespace, PLURAL, name, patch
             )
         except client.ApiException as error:
+            if error.status == 409:
+                continue
             raise PromotionError(_refusal(error, name)) from None
         generation = int((updated.get("metadata") or {}).get("generation") or 0)
         print(f"modelstage {name}: spec.version {before} -> {version} ({verb})")
+        break
+    else:
+        raise PromotionError(f"ModelStage {name} kept changing while the command ran; run it again")
     if wait <= 0:
         return 0
     return _wait(api, namespace, name, version=version, generation=generation, limit=wait)
@@ -222,8 +258,7 @@ def _get(api: Any, namespace: str, plural: str, name: str) -> dict[str, Any] | N
     return found
 
 
-def _get_stage(api: Any, namespace: str, model: str, stage: str) -> ModelStage:
-    name = model_stage_name(model, stage)
+def _get_stage(api: Any, namespace: str, name: str) -> ModelStage:
     obj = _get(api, namespace, PLURAL, name)
     if obj is None:
         raise PromotionError(f"ModelStage {name} does not exist in namespace {namespace}")
@@ -239,8 +274,6 @@ def _parse(obj: Mapping[str, Any]) -> ModelStage:
 
 
 def _refusal(error: client.ApiException, name: str) -> str:
-    if error.status == 409:
-        return f"ModelStage {name} changed while the command ran; run it again"
     body = error.body if isinstance(error.body, str) else ""
     try:
         status = json.loads(body)
