@@ -34,7 +34,7 @@ from modelplane.core.gates import GateInputs, evaluate_gates
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[2]
-APPROVERS_RBAC = REPO / "examples" / "approvers-rbac.yaml"
+APPROVERS_RBAC = REPO / "examples" / "rbac" / "approvers.yaml"
 MODEL = "churn"
 STAGE = f"{MODEL}-production"
 GATES = {"metrics": [{"name": "test_auc", "op": ">=", "value": 0.82}], "approvals": {"required": 2}}
@@ -77,7 +77,7 @@ def webhooks(cluster: Any, operator: Any) -> None:
 
 
 def approver_cluster_role() -> dict[str, Any]:
-    """The ClusterRole of examples/approvers-rbac.yaml: the tests grant exactly what it says."""
+    """The ClusterRole of examples/rbac/approvers.yaml: the tests grant exactly what it says."""
     documents = yaml.safe_load_all(APPROVERS_RBAC.read_text())
     role: dict[str, Any] = next(doc for doc in documents if doc["kind"] == "ClusterRole")
     return role
