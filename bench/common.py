@@ -325,7 +325,7 @@ class Operator:
     def metrics(self) -> dict[str, float]:
         """The operator's Prometheus samples, by sample name with labels."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=30) as response:
             return parse_prometheus(response.read().decode())
 
     def rss_mib(self) -> float:

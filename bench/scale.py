@@ -139,7 +139,14 @@ def count_ready(custom: Any, namespace: str, plural: str) -> int:
 
 
 def reconciles(operator: Operator) -> dict[str, float]:
-    samples = operator.metrics()
+    for attempt in range(5):  # the metrics endpoint can be slow to answer on a loaded machine
+        try:
+            samples = operator.metrics()
+            break
+        except OSError:
+            if attempt == 4:
+                raise
+
     return {
         kind: sum_samples(samples, "modelplane_reconciles_total", kind=kind)
         for kind in ("ModelVersion", "ModelStage")
