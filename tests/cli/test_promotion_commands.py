@@ -10,11 +10,11 @@ import copy
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiException
 
 from modelplane.api import ModelStage
-from modelplane.cli.main import build_parser
+from modelplane.cli.main import build_parser, main
 from modelplane.cli.promotion_commands import (
+    Conflict,
     PromotionError,
     change_version,
     rollback_target,
@@ -107,31 +107,30 @@ def test_waiting_goes_on_while_the_status_is_of_an_older_generation_or_progressi
     assert wait_outcome(rolling, 2, generation=3) is None
 
 
-class FakeApi:
-    """A CustomObjectsApi holding one ModelStage; patches may conflict first (409)."""
+class FakeStages:
+    """`Stages` holding one ModelStage; writes may first meet a conflict (409)."""
 
     def __init__(self, obj: dict[str, Any], conflicts: int = 0, bump_generation: bool = False):
         self.obj = obj
         self.conflicts = conflicts
         self.bump_generation = bump_generation
-        self.patches: list[dict[str, Any]] = []
+        self.writes: list[tuple[int, str | None]] = []
 
-    def get_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
-        return copy.deepcopy(self.obj)
+    def read(self, name: str) -> ModelStage:
+        return ModelStage.from_object(copy.deepcopy(self.obj))
 
-    def patch_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
-        patch = args[-1]
-        self.patches.append(patch)
+    def set_version(self, name: str, version: int, resource_version: str | None) -> int:
+        self.writes.append((version, resource_version))
+        metadata = self.obj["metadata"]
         if self.conflicts:
             # The operator wrote the status meanwhile (or someone changed the spec).
             self.conflicts -= 1
-            self.obj["metadata"]["resourceVersion"] += "1"
-            if self.bump_generation:
-                self.obj["metadata"]["generation"] += 1
-            raise ApiException(status=409, reason="Conflict")
-        self.obj["spec"]["version"] = patch["spec"]["version"]
-        self.obj["metadata"]["generation"] += 1
-        return copy.deepcopy(self.obj)
+            metadata["resourceVersion"] += "1"
+            metadata["generation"] += 1 if self.bump_generation else 0
+            raise Conflict(name)
+        self.obj["spec"]["version"] = version
+        metadata["generation"] += 1
+        return int(metadata["generation"])
 
 
 def stage_object() -> dict[str, Any]:
@@ -143,16 +142,33 @@ def stage_object() -> dict[str, Any]:
 def test_a_status_write_meanwhile_is_retried_from_a_fresh_read(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    api = FakeApi(stage_object(), conflicts=2)
-    code = change_version(api, "ml", "churn-production", rollback_target, verb="rollback", wait=0)
+    stages = FakeStages(stage_object(), conflicts=2)
+    code = change_version(stages, "churn-production", rollback_target, verb="rollback", wait=0)
     assert code == 0
-    assert api.obj["spec"]["version"] == 1
-    assert [p["metadata"]["resourceVersion"] for p in api.patches] == ["10", "101", "1011"]
+    assert stages.obj["spec"]["version"] == 1
+    assert stages.writes == [(1, "10"), (1, "101"), (1, "1011")]
     assert "spec.version 2 -> 1 (rollback)" in capsys.readouterr().out
 
 
 def test_a_spec_change_meanwhile_stops_the_command() -> None:
-    api = FakeApi(stage_object(), conflicts=1, bump_generation=True)
+    stages = FakeStages(stage_object(), conflicts=1, bump_generation=True)
     with pytest.raises(PromotionError, match="changed meanwhile"):
-        change_version(api, "ml", "churn-production", lambda _: 3, verb="promote", wait=0)
-    assert api.obj["spec"]["version"] == 2
+        change_version(stages, "churn-production", lambda _: 3, verb="promote", wait=0)
+    assert stages.obj["spec"]["version"] == 2
+
+
+def test_waiting_fails_the_command_when_the_promotion_is_held() -> None:
+    obj = stage_object()
+    obj["status"]["conditions"] = [cond("Stalled", "True", "GateFailed", "test_auc 0.7")]
+    stages = FakeStages(obj)
+    with pytest.raises(PromotionError, match=r"GateFailed: test_auc 0\.7"):
+        change_version(stages, "churn-production", lambda _: 2, verb="promote", wait=5)
+
+
+def test_a_command_error_is_one_line_and_its_exit_code(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    """No kubeconfig: exit 1 with `error: ...`, not a traceback."""
+    missing = str(tmp_path / "nowhere.kubeconfig")
+    assert main(["rollback", "churn", "Production", "--kubeconfig", missing]) == 1
+    assert capsys.readouterr().err.startswith("error: ")

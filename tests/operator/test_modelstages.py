@@ -531,23 +531,25 @@ def test_manual_rollback_policy_leaves_a_failed_rollout_for_a_person(
 
 
 def test_modelplane_rollback_sets_spec_version_to_the_previous_version_and_it_rolls(
-    api: Api, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+    api: Api, s3: Any, bucket: str, capsys: Any
 ) -> None:
+    def modelplane(*args: str) -> int:
+        return cli([*args, "-n", api.namespace, "--kubeconfig", str(api.cluster.kubeconfig)])
+
     register_version(api, s3, bucket, 1)
     register_version(api, s3, bucket, 2)
-    monkeypatch.setenv("KUBECONFIG", str(api.cluster.kubeconfig))
     api.apply(stage_manifest("Production", 1))
     wait_live(api, "churn-production", 1)
-    assert cli(["rollback", MODEL, "Production", "-n", api.namespace]) == 1
+    assert modelplane("rollback", MODEL, "Production") == 1
     assert "has no previous version" in capsys.readouterr().err
 
-    assert cli(["promote", MODEL, "Production", "2", "-n", api.namespace, "--wait", "60"]) == 0
+    assert modelplane("promote", MODEL, "Production", "2", "--wait", "60") == 0
     stage = wait_live(api, "churn-production", 2)
     assert stage.status is not None
     assert stage.status.previous_version == 1
 
     started = time.monotonic()
-    assert cli(["rollback", MODEL, "Production", "-n", api.namespace]) == 0
+    assert modelplane("rollback", MODEL, "Production") == 0
     assert "spec.version 2 -> 1 (rollback)" in capsys.readouterr().out
     assert api.stage("churn-production").spec.version == 1
     stage = wait_live(api, "churn-production", 1)
@@ -558,7 +560,7 @@ def test_modelplane_rollback_sets_spec_version_to_the_previous_version_and_it_ro
     assert history(stage) == [(1, None, "Succeeded"), (2, 1, "Succeeded"), (1, 2, "Succeeded")]
 
     # The replaced version keeps its history and can be promoted again.
-    assert cli(["promote", MODEL, "Production", "2", "-n", api.namespace, "--wait", "60"]) == 0
+    assert modelplane("promote", MODEL, "Production", "2", "--wait", "60") == 0
     assert history(wait_live(api, "churn-production", 2))[-1] == (2, 1, "Succeeded")
 
 

@@ -15,55 +15,99 @@ change made meanwhile by someone else fails the command rather than being overwr
 admission webhook records who asked (`modelplane.io/requested-by`) and checks the gates at once;
 the operator does the rest and reports it in status. With `--wait SECONDS` the command follows
 the stage until the version is live, or the promotion is held or fails.
+
+Exit codes: 0 done (and live, with --wait), 1 refused, held, failed or timed out, 2 usage,
+3 the ModelStage or ModelVersion not found.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from kubernetes import client, config
-from pydantic import ValidationError
+from kubernetes import client
 
-from modelplane.api import GROUP, VERSION, ModelStage, model_stage_name, model_version_name
+from modelplane.api import (
+    GROUP,
+    VERSION,
+    ModelStage,
+    ModelVersion,
+    model_stage_name,
+    model_version_name,
+)
+from modelplane.cli.errors import CommandError, NotFound, exits, with_exit_codes
+from modelplane.cli.kubeaccess import Kube, add_connection_arguments, api_error, connect_from
 from modelplane.core.conditions import ConditionType, find_condition
 
-PLURAL = "modelstages"
 _POLL_SECONDS = 1.0
 _ATTEMPTS = 5
 
 
-class PromotionError(RuntimeError):
+class PromotionError(CommandError):
     """The command cannot do what was asked; the message says why."""
 
 
+class Conflict(Exception):  # noqa: N818 - the API server's name for it
+    """The ModelStage changed between the read and the write (409)."""
+
+
+class Stages(Protocol):
+    """Reading a ModelStage and writing its spec.version (the API, or a fake in tests)."""
+
+    def read(self, name: str) -> ModelStage: ...
+
+    def set_version(self, name: str, version: int, resource_version: str | None) -> int:
+        """Merge-patch spec.version as of `resource_version`; returns the new generation.
+        Raises Conflict when the object changed meanwhile."""
+        ...
+
+
+@dataclass(frozen=True)
+class KubeStages:
+    """`Stages` through the API server."""
+
+    kube: Kube
+
+    def read(self, name: str) -> ModelStage:
+        return self.kube.get(ModelStage, name)
+
+    def set_version(self, name: str, version: int, resource_version: str | None) -> int:
+        patch = {"metadata": {"resourceVersion": resource_version}, "spec": {"version": version}}
+        try:
+            updated = client.CustomObjectsApi(self.kube.api_client).patch_namespaced_custom_object(
+                GROUP, VERSION, self.kube.namespace, ModelStage.crd.plural, name, patch
+            )
+        except client.ApiException as error:
+            if error.status == 409:
+                raise Conflict(name) from None
+            if error.status == 404:
+                namespace = self.kube.namespace
+                raise NotFound(f"ModelStage {name} not found in namespace {namespace}") from None
+            raise api_error(error, f"the API server refused the change of {name}") from None
+        return int((updated.get("metadata") or {}).get("generation") or 0)
+
+
 def register(commands: Any) -> None:
-    promote = commands.add_parser(
-        "promote", help="set a ModelStage's spec.version: promote a version to a stage"
-    )
-    promote.add_argument("model", help="model name, e.g. churn-model")
-    promote.add_argument("stage", help="stage name, e.g. Production")
-    promote.add_argument("version", type=_version, help="the version to make live")
+    summary = "set a ModelStage's spec.version: promote a version to a stage"
+    promote = with_exit_codes(commands.add_parser("promote", help=summary, description=summary))
+    promote.add_argument("model", metavar="MODEL", help="model name, e.g. churn-model")
+    promote.add_argument("stage", metavar="STAGE", help="stage name, e.g. Production")
+    promote.add_argument("version", metavar="VERSION", type=_version, help="the version to serve")
     _common(promote)
-    promote.set_defaults(run=_promote)
-    rollback = commands.add_parser(
-        "rollback", help="set a ModelStage's spec.version back to its previous version"
-    )
-    rollback.add_argument("model", help="model name, e.g. churn-model")
-    rollback.add_argument("stage", help="stage name, e.g. Production")
+    promote.set_defaults(run=exits(_promote))
+    summary = "set a ModelStage's spec.version back to the version live before"
+    rollback = with_exit_codes(commands.add_parser("rollback", help=summary, description=summary))
+    rollback.add_argument("model", metavar="MODEL", help="model name, e.g. churn-model")
+    rollback.add_argument("stage", metavar="STAGE", help="stage name, e.g. Production")
     _common(rollback)
-    rollback.set_defaults(run=_rollback)
+    rollback.set_defaults(run=exits(_rollback))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-n", "--namespace", help="namespace (default: the kubeconfig context's, else default)"
-    )
+    add_connection_arguments(parser)
     parser.add_argument(
         "--wait",
         type=float,
@@ -122,35 +166,24 @@ def wait_outcome(stage: ModelStage, version: int, generation: int) -> tuple[bool
 
 
 def _promote(args: argparse.Namespace) -> int:
-    api, namespace = _connect(args.namespace)
+    kube = connect_from(args)
     version_name = model_version_name(args.model, args.version)
-    if _get(api, namespace, "modelversions", version_name) is None:
-        raise PromotionError(f"ModelVersion {version_name} does not exist in namespace {namespace}")
+    if kube.find(ModelVersion, version_name) is None:
+        raise NotFound(f"ModelVersion {version_name} not found in namespace {kube.namespace}")
+    name = model_stage_name(args.model, args.stage)
     return change_version(
-        api,
-        namespace,
-        model_stage_name(args.model, args.stage),
-        lambda _: args.version,
-        verb="promote",
-        wait=args.wait,
+        KubeStages(kube), name, lambda _: args.version, verb="promote", wait=args.wait
     )
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    api, namespace = _connect(args.namespace)
-    return change_version(
-        api,
-        namespace,
-        model_stage_name(args.model, args.stage),
-        rollback_target,
-        verb="rollback",
-        wait=args.wait,
-    )
+    name = model_stage_name(args.model, args.stage)
+    stages = KubeStages(connect_from(args))
+    return change_version(stages, name, rollback_target, verb="rollback", wait=args.wait)
 
 
 def change_version(
-    api: Any,
-    namespace: str,
+    stages: Stages,
     name: str,
     choose: Callable[[ModelStage], int],
     *,
@@ -165,7 +198,7 @@ def change_version(
     """
     first: ModelStage | None = None
     for _attempt in range(_ATTEMPTS):
-        stage = _get_stage(api, namespace, name)
+        stage = stages.read(name)
         if first is None:
             first = stage
         elif stage.metadata.generation != first.metadata.generation:
@@ -179,105 +212,29 @@ def change_version(
             print(f"modelstage {name}: spec.version is already {version}")
             generation = stage.metadata.generation or 0
             break
-        patch = {
-            "metadata": {"resourceVersion": stage.metadata.resource_version},
-            "spec": {"version": version},
-        }
         try:
-            updated = api.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, patch
-            )
-        except client.ApiException as error:
-            if error.status == 409:
-                continue
-            raise PromotionError(_refusal(error, name)) from None
-        generation = int((updated.get("metadata") or {}).get("generation") or 0)
+            generation = stages.set_version(name, version, stage.metadata.resource_version)
+        except Conflict:
+            continue
         print(f"modelstage {name}: spec.version {before} -> {version} ({verb})")
         break
     else:
         raise PromotionError(f"ModelStage {name} kept changing while the command ran; run it again")
     if wait <= 0:
         return 0
-    return _wait(api, namespace, name, version=version, generation=generation, limit=wait)
+    return _wait(stages, name, version=version, generation=generation, limit=wait)
 
 
-def _wait(
-    api: Any, namespace: str, name: str, *, version: int, generation: int, limit: float
-) -> int:
+def _wait(stages: Stages, name: str, *, version: int, generation: int, limit: float) -> int:
     deadline = time.monotonic() + limit
     while True:
-        obj = _get(api, namespace, PLURAL, name)
-        if obj is None:
-            raise PromotionError(f"ModelStage {name} was deleted")
-        outcome = wait_outcome(_parse(obj), version, generation)
+        outcome = wait_outcome(stages.read(name), version, generation)
         if outcome is not None:
             succeeded, message = outcome
-            print(message, file=sys.stdout if succeeded else sys.stderr)
-            return 0 if succeeded else 1
+            if not succeeded:
+                raise PromotionError(f"version {version} is not live: {message}")
+            print(message)
+            return 0
         if time.monotonic() >= deadline:
-            print(f"timed out after {limit:g}s: version {version} is not live yet", file=sys.stderr)
-            return 2
+            raise PromotionError(f"timed out after {limit:g}s: version {version} is not live yet")
         time.sleep(_POLL_SECONDS)
-
-
-# -- API access -----------------------------------------------------------------------------
-
-
-def _connect(namespace: str | None) -> tuple[Any, str]:
-    """A CustomObjectsApi and the namespace to use (the context's when none is given)."""
-    try:
-        config.load_incluster_config()
-        default = _in_cluster_namespace()
-    except config.ConfigException:
-        # The client reads KUBECONFIG once, at import; read it now so the current one counts.
-        path = os.environ.get("KUBECONFIG") or None
-        config.load_kube_config(config_file=path)
-        _, context = config.list_kube_config_contexts(config_file=path)
-        default = ((context or {}).get("context") or {}).get("namespace") or "default"
-    return client.CustomObjectsApi(), namespace or default
-
-
-def _in_cluster_namespace() -> str:
-    path = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-    try:
-        with open(path, encoding="utf-8") as file:  # noqa: PTH123 - one small file
-            return file.read().strip() or "default"
-    except OSError:
-        return "default"
-
-
-def _get(api: Any, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = api.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, plural, name
-        )
-    except client.ApiException as error:
-        if error.status == 404:
-            return None
-        raise
-    return found
-
-
-def _get_stage(api: Any, namespace: str, name: str) -> ModelStage:
-    obj = _get(api, namespace, PLURAL, name)
-    if obj is None:
-        raise PromotionError(f"ModelStage {name} does not exist in namespace {namespace}")
-    return _parse(obj)
-
-
-def _parse(obj: Mapping[str, Any]) -> ModelStage:
-    try:
-        return ModelStage.from_object(obj)
-    except ValidationError as error:
-        name = (obj.get("metadata") or {}).get("name")
-        raise PromotionError(f"ModelStage {name} does not parse: {error}") from None
-
-
-def _refusal(error: client.ApiException, name: str) -> str:
-    body = error.body if isinstance(error.body, str) else ""
-    try:
-        status = json.loads(body)
-    except ValueError:
-        status = None
-    message = status.get("message") if isinstance(status, dict) else body
-    return f"the API server refused the change of ModelStage {name}: {message or error.reason}"
