@@ -198,7 +198,12 @@ def main() -> None:
         rate = len(values) / spent[name]
         run_rows.append([name, rate, *distribution_row(ms)])
         run_summary[name] = {"runs_per_s": rate, "latency_ms": ms}
-    print(table(["client", "runs/s", *(f"{h} ms" for h in DISTRIBUTION_HEADERS)], run_rows))
+    print(
+        table(
+            ["client", "runs/s", *(h if h == "n" else f"{h} ms" for h in DISTRIBUTION_HEADERS)],
+            run_rows,
+        )
+    )
 
     buffered = sorted(point_samples["modelplane log_metric (buffered)"])
     median_us = buffered[len(buffered) // 2] * 1e6
