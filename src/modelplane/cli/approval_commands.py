@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelplane.api import ModelStage, model_stage_name
+from modelplane.cli.arguments import version_number
 from modelplane.cli.errors import CommandError, exits, with_exit_codes
 from modelplane.cli.kubeaccess import add_connection_arguments, connect_from
 from modelplane.cli.output import add_output_argument, render_data
@@ -40,22 +41,15 @@ def register(commands: Any) -> None:
     approve.add_argument("model", metavar="MODEL", help="model name, e.g. churn-model")
     approve.add_argument("stage", metavar="STAGE", help="stage name, e.g. Production")
     approve.add_argument(
-        "version", metavar="VERSION", type=_version, help="the version: the stage's spec.version"
+        "version",
+        metavar="VERSION",
+        type=version_number,
+        help="the version: the stage's spec.version",
     )
     approve.add_argument("--comment", "-m", help="why you approve, kept with the approval")
     add_connection_arguments(approve)
     add_output_argument(approve)
     approve.set_defaults(run=exits(_approve))
-
-
-def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    return value
 
 
 @dataclass(frozen=True)

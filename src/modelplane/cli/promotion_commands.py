@@ -38,6 +38,7 @@ from modelplane.api import (
     model_stage_name,
     model_version_name,
 )
+from modelplane.cli.arguments import version_number
 from modelplane.cli.errors import CommandError, NotFound, exits, with_exit_codes
 from modelplane.cli.kubeaccess import Kube, add_connection_arguments, api_error, connect_from
 from modelplane.core.conditions import ConditionType, find_condition
@@ -95,7 +96,9 @@ def register(commands: Any) -> None:
     promote = with_exit_codes(commands.add_parser("promote", help=summary, description=summary))
     promote.add_argument("model", metavar="MODEL", help="model name, e.g. churn-model")
     promote.add_argument("stage", metavar="STAGE", help="stage name, e.g. Production")
-    promote.add_argument("version", metavar="VERSION", type=_version, help="the version to serve")
+    promote.add_argument(
+        "version", metavar="VERSION", type=version_number, help="the version to serve"
+    )
     _common(promote)
     promote.set_defaults(run=exits(_promote))
     summary = "set a ModelStage's spec.version back to the version live before"
@@ -115,16 +118,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="wait up to SECONDS for the version to go live (default: do not wait)",
     )
-
-
-def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    return value
 
 
 # -- decisions (pure) -----------------------------------------------------------------------

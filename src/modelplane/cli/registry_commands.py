@@ -21,6 +21,7 @@ from typing import Any
 
 from modelplane.api import Experiment, ModelStage, ModelVersion, Run, model_version_name
 from modelplane.cli import lineage_tree, model_views
+from modelplane.cli.arguments import version_number
 from modelplane.cli.errors import NotFound, exits, with_exit_codes
 from modelplane.cli.kubeaccess import Kube, add_connection_arguments, connect_from
 from modelplane.cli.output import add_output_argument, render_data, render_tree
@@ -43,7 +44,7 @@ def register(commands: Any) -> None:
         commands, "lineage", "how a model version was made: run, experiment, code, data, ..."
     )
     lineage.add_argument("model", metavar="MODEL", help="model name, e.g. churn-model")
-    lineage.add_argument("version", metavar="VERSION", type=_version, help="version number")
+    lineage.add_argument("version", metavar="VERSION", type=version_number, help="version number")
     lineage.set_defaults(run=exits(_lineage))
 
 
@@ -52,16 +53,6 @@ def _command(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
     add_connection_arguments(parser)
     add_output_argument(parser)
     return with_exit_codes(parser)
-
-
-def _version(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("versions start at 1")
-    return value
 
 
 def _list(args: argparse.Namespace) -> int:
