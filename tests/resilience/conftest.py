@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from resilience_support import ForkServer, Objects, OwnOperator
+from resilience_support import ForkServer, Objects, OwnOperator, delete_all
 
 MakeOperator = Callable[..., OwnOperator]
 
@@ -54,5 +54,7 @@ def make_operator(
         return op
 
     yield make
+    if any(op.alive() for op in started):
+        delete_all(own_objects)
     for op in started:
         op.stop()

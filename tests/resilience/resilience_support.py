@@ -224,6 +224,64 @@ class Objects:
         return next((item.value for item in env if item.name == "MODEL_VERSION"), None)
 
 
+STARTUP = 120.0
+"""Bound on the session operator's first reconciliation in a namespace: at times it was seen
+to take ~60 s after the operator became live (kopf reconfigured its webhooks, then a minute of
+nothing), so the tests that use it wait for it once, explicitly, rather than in each step."""
+
+
+def wait_serving(objects: Objects) -> float:
+    """Creates an Experiment and waits until an operator reconciles it; returns the seconds."""
+    started = time.monotonic()
+    objects.apply(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Experiment",
+            "metadata": {"name": "serving-check"},
+            "spec": {"objective": {"metric": "val_auc", "goal": "maximize"}},
+        }
+    )
+
+    def reconciled() -> bool:
+        obj = objects.get("experiments", "serving-check") or {}
+        status = obj.get("status") or {}
+        return bool(status.get("observedGeneration") == obj["metadata"]["generation"])
+
+    wait_for(reconciled, STARTUP, "the operator serving the namespace")
+    return time.monotonic() - started
+
+
+PLURALS = ("modelstages", "modelversions", "runs", "experiments")
+
+
+def delete_all(objects: Objects, timeout: float = 60) -> None:
+    """Deletes every modelplane object of the namespace and waits until they are gone.
+
+    Called while an operator still runs: objects left with the operator's finalizers would
+    hold their namespace in Terminating, and an operator started later has to wade through
+    them (the next session's operator was seen to stall a minute at start on such objects).
+    """
+
+    def names(plural: str) -> list[str]:
+        items = objects.custom.list_namespaced_custom_object(
+            GROUP, VERSION, objects.namespace, plural
+        )["items"]
+        return [item["metadata"]["name"] for item in items]
+
+    for plural in PLURALS:
+        for name in names(plural):
+            try:
+                objects.delete(plural, name)
+            except k8s.ApiException as error:
+                if error.status != 404:
+                    raise
+    wait_for(
+        lambda: not any(names(plural) for plural in PLURALS),
+        timeout,
+        f"every modelplane object of {objects.namespace} deleted",
+    )
+
+
 def condition(obj: dict[str, Any] | None, type_: str) -> tuple[str, str] | None:
     for found in ((obj or {}).get("status") or {}).get("conditions") or []:
         if found.get("type") == type_:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,12 +24,14 @@ from kubernetes import client as k8s
 from resilience_support import (
     MODEL,
     Objects,
+    delete_all,
     history,
     register_version,
     stage_manifest,
     succeeded_chain_is_consistent,
     wait_for,
     wait_live,
+    wait_serving,
 )
 
 pytestmark = pytest.mark.cluster
@@ -40,8 +43,11 @@ SEED = 8
 
 
 @pytest.fixture
-def objects(cluster: Any, namespace: str, operator: Any) -> Objects:
-    return Objects(cluster, namespace)
+def objects(cluster: Any, namespace: str, operator: Any) -> Iterator[Objects]:
+    objects = Objects(cluster, namespace)
+    print(f"\n[timings] the session operator serves after {wait_serving(objects):.1f}s")
+    yield objects
+    delete_all(objects)
 
 
 def _writer(

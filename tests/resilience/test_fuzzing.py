@@ -21,7 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes import client as k8s
-from resilience_support import Objects, condition, register_version, wait_for
+from resilience_support import (
+    Objects,
+    condition,
+    delete_all,
+    register_version,
+    wait_for,
+    wait_serving,
+)
 
 from modelplane.api import GROUP, VERSION
 
@@ -159,6 +166,7 @@ def test_generated_specs_are_refused_or_reconciled(
     cluster: Any, namespace: str, operator: Any, s3: Any, bucket: str
 ) -> None:
     objects = Objects(cluster, namespace)
+    print(f"\n[timings] the session operator serves after {wait_serving(objects):.1f}s")
     counter = itertools.count()
     outcomes = {"refused": 0, "reconciled": 0, "existing": 0}
 
@@ -207,3 +215,4 @@ def test_generated_specs_are_refused_or_reconciled(
     print(f"\n[fuzzing] {outcomes}")
     # The operator still serves: a control object created at the end is verified.
     register_version(objects, s3.client(), bucket, 1)
+    delete_all(objects)
