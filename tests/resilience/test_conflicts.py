@@ -7,8 +7,8 @@ operator works (the session operator, admission webhook on).
 - Someone scales the operator-owned Deployment or edits its labels: the operator puts the
   replicas back to `spec.serving.replicas` and keeps the labels and annotations others add to
   the Deployment's metadata (`modelplane.core.rollouts.replacement` merges them).
-- Someone edits the Deployment's pod template (image, MODEL_VERSION): the operator should put
-  the template back; it does not (xfail, see the reason).
+- Someone edits the Deployment's pod template (image, MODEL_VERSION): the operator puts the
+  template back, even when the edit leaves the template-hash annotation in place.
 """
 
 from __future__ import annotations
@@ -128,13 +128,6 @@ def test_a_scaled_deployment_is_scaled_back_and_labels_of_others_are_kept(
     assert history(stage) == [(1, None, "Succeeded")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an edit of the serving Deployment's pod template is never reverted: "
-    "modelplane.core.rollouts.matches (src/modelplane/core/rollouts.py:417) compares only the "
-    "template's modelplane.io/template-hash annotation, which the edit leaves in place, so "
-    "the stage stays Ready while the Deployment serves another image and MODEL_VERSION",
-)
 def test_an_edited_pod_template_is_put_back(
     objects: Objects, s3: Any, bucket: str, operator: Any
 ) -> None:
