@@ -28,5 +28,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # Plain-function handlers and admission webhooks share kopf's thread pool, whose default
+    # size is cores + 4 (6 here). Reconciliations that block on API calls could hold every
+    # thread while the API server waits on our own webhooks: admission answers queued for
+    # seconds in the promotion benchmark. A larger pool keeps webhooks answerable.
+    settings.execution.max_workers = 32
     # The runner passes the --webhook options in the memo; without them, the environment.
     webhooks.configure(settings, webhooks.config_of(memo))
