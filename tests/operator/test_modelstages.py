@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
-from kubernetes import client as k8s
+from tests.kubeobjects import NamespacedObjects
 from tests.waiting import holds_for, wait_for
 
 from modelplane.api import GROUP, VERSION, ModelStage
@@ -55,21 +54,8 @@ TEMPLATE: dict[str, Any] = {
 }
 
 
-class Api:
+class Api(NamespacedObjects):
     """The test cluster's ModelStages, ModelVersions, Deployments and Events."""
-
-    def __init__(self, cluster: Any, namespace: str) -> None:
-        api_client = cluster.api_client()
-        self.cluster = cluster
-        self.custom = k8s.CustomObjectsApi(api_client)
-        self.apps = k8s.AppsV1Api(api_client)
-        self.core = k8s.CoreV1Api(api_client)
-        self.namespace = namespace
-
-    def apply(self, *manifests: dict[str, Any]) -> None:
-        """`kubectl apply`, as a person or a GitOps tool would."""
-        text = yaml.safe_dump_all(manifests)
-        self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-", input=text)
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
         obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
@@ -79,22 +65,6 @@ class Api:
 
     def stage(self, name: str) -> ModelStage:
         return ModelStage.from_object(self.get("modelstages", name))
-
-    def deployment(self, name: str) -> Any:
-        try:
-            return self.apps.read_namespaced_deployment(name, self.namespace)
-        except k8s.ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-
-    def served_version(self, name: str) -> str | None:
-        """MODEL_VERSION in the Deployment's pod template (every container has it)."""
-        deployment = self.deployment(name)
-        if deployment is None:
-            return None
-        env = deployment.spec.template.spec.containers[0].env or []
-        return next((item.value for item in env if item.name == "MODEL_VERSION"), None)
 
     def events(self, kind: str, name: str, reason: str) -> list[Any]:
         selector = f"involvedObject.kind={kind},involvedObject.name={name},reason={reason}"

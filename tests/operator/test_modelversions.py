@@ -18,8 +18,8 @@ from typing import Any
 
 import kopf
 import pytest
-from kubernetes import client as k8s
 from prometheus_client import REGISTRY
+from tests.kubeobjects import NamespacedObjects
 from tests.waiting import holds_for, wait_for
 
 from modelplane.api import GROUP, VERSION, ArtifactRef, ModelVersion
@@ -48,40 +48,16 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class Api:
+class Api(NamespacedObjects):
     """Typed-enough access to the test cluster's objects and Events."""
-
-    def __init__(self, api_client: Any, namespace: str) -> None:
-        self.custom = k8s.CustomObjectsApi(api_client)
-        self.core = k8s.CoreV1Api(api_client)
-        self.namespace = namespace
 
     def create(self, plural: str, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, body)
-
-    def get(self, plural: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name
-            )
-        except k8s.ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return obj
-
-    def patch(self, plural: str, name: str, body: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, name, body
-        )
 
     def patch_status(self, plural: str, name: str, status: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, self.namespace, plural, name, {"status": status}
         )
-
-    def delete(self, plural: str, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
 
     def events(self, kind: str, name: str) -> list[Any]:
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"
@@ -99,7 +75,7 @@ class Api:
 
 @pytest.fixture
 def api(cluster: Any, namespace: str, operator: Any) -> Iterator[Api]:
-    yield Api(cluster.api_client(), namespace)
+    yield Api(cluster, namespace)
     assert operator.alive(), f"the operator died:\n{operator.log()[-3000:]}"
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from kubernetes import client as k8s
+from tests.kubeobjects import NamespacedObjects
 
 from modelplane.api import GROUP, VERSION
 from modelplane.localcluster.processes import free_port
@@ -174,54 +174,8 @@ class OwnOperator:
         )
 
 
-class Objects:
+class Objects(NamespacedObjects):
     """The modelplane objects and serving Deployments of one namespace."""
-
-    def __init__(self, cluster: Any, namespace: str) -> None:
-        api_client = cluster.api_client()
-        self.cluster = cluster
-        self.custom = k8s.CustomObjectsApi(api_client)
-        self.apps = k8s.AppsV1Api(api_client)
-        self.namespace = namespace
-
-    def apply(self, *manifests: dict[str, Any]) -> None:
-        text = yaml.safe_dump_all(manifests)
-        self.cluster.kubectl("apply", "-n", self.namespace, "-f", "-", input=text)
-
-    def get(self, plural: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, plural, name
-            )
-        except k8s.ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return obj
-
-    def patch(self, plural: str, name: str, body: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, plural, name, body
-        )
-
-    def delete(self, plural: str, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
-
-    def deployment(self, name: str) -> Any:
-        try:
-            return self.apps.read_namespaced_deployment(name, self.namespace)
-        except k8s.ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-
-    def served_version(self, name: str) -> str | None:
-        """MODEL_VERSION of the Deployment's first container."""
-        deployment = self.deployment(name)
-        if deployment is None:
-            return None
-        env = deployment.spec.template.spec.containers[0].env or []
-        return next((item.value for item in env if item.name == "MODEL_VERSION"), None)
 
 
 STARTUP = 120.0
