@@ -15,6 +15,7 @@ from typing import Any
 from modelplane.api import GateResult, ModelStage, ModelVersion
 from modelplane.core.approvals import approval_key
 from modelplane.core.conditions import ConditionType, find_condition
+from modelplane.core.deploymentstates import REVISION_ANNOTATION
 from modelplane.core.promotions import (
     OWNED_FIELDS,
     Apply,
@@ -29,7 +30,6 @@ from modelplane.core.promotions import (
 )
 from modelplane.core.rollouts import (
     LAST_GOOD_ANNOTATION,
-    REVISION_ANNOTATION,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
     desired_deployment,

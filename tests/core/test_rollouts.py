@@ -1,5 +1,5 @@
-"""The serving Deployment: how it is built, how its state is read, and which template a rollback
-puts back. No cluster: Deployments and ReplicaSets are dicts shaped as the API server returns them.
+"""How the serving Deployment is built from a ModelStage, and how it replaces the one that runs.
+No cluster: Deployments are dicts shaped as the API server returns them.
 """
 
 from __future__ import annotations
@@ -9,89 +9,24 @@ from typing import Any
 
 import pytest
 
-from modelplane.api import ModelStage
+from modelplane.core.deploymentstates import REVISION_ANNOTATION
 from modelplane.core.rollouts import (
     FETCH_ANNOTATION,
     FETCH_CREDENTIALS_ANNOTATION,
     LAST_GOOD_ANNOTATION,
-    REVISION_ANNOTATION,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
     ServingError,
-    covers,
     deployment_name,
-    desired_deployment,
-    matches,
-    observe,
     owner_reference,
     replacement,
-    rollback_deployment,
-    rollback_template,
     template_hash,
 )
-
-UID = "0b5e1f5c-1d1b-4c5b-9a57-0c1f3f8d2a10"
-DEPLOYMENT_UID = "d7c1b0f0-9a2e-4a53-8d41-1e6c7b2d9f00"
-URI = "s3://models/churn-model/3/"
-
-
-def make_stage(
-    *,
-    template: dict[str, Any] | None = None,
-    annotations: dict[str, str] | None = None,
-    replicas: int = 2,
-    serving: bool = True,
-) -> ModelStage:
-    spec: dict[str, Any] = {"model": "churn-model", "stage": "Production", "version": 3}
-    if serving:
-        spec["serving"] = {
-            "replicas": replicas,
-            "progressDeadlineSeconds": 120,
-            "template": template
-            if template is not None
-            else {
-                "metadata": {"labels": {"app": "churn", "team": "growth"}},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": "registry.example.com/serve:1",
-                            "env": [
-                                {"name": "LOG_LEVEL", "value": "info"},
-                                {"name": "MODEL_VERSION", "value": "stale"},
-                            ],
-                        },
-                        {"name": "sidecar", "image": "registry.example.com/proxy:2"},
-                    ]
-                },
-            },
-        }
-    return ModelStage.from_object(
-        {
-            "apiVersion": "modelplane.io/v1alpha1",
-            "kind": "ModelStage",
-            "metadata": {
-                "name": "churn-model-production",
-                "namespace": "ml",
-                "uid": UID,
-                "generation": 4,
-                "annotations": annotations or {},
-            },
-            "spec": spec,
-        }
-    )
-
-
-def build(stage: ModelStage | None = None, version: int = 3, **kwargs: Any) -> dict[str, Any]:
-    stage = stage or make_stage()
-    return desired_deployment(stage, version, URI, owner_reference(stage), **kwargs)
+from tests.core.serving import UID, URI, build, deployment, make_stage
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
     return {item["name"]: item.get("value") for item in container.get("env", [])}
-
-
-# -- building -------------------------------------------------------------------------------
 
 
 def test_the_deployment_is_named_like_the_stage_and_controlled_by_it() -> None:
@@ -247,168 +182,6 @@ def test_an_unsaved_stage_has_no_owner_reference() -> None:
         owner_reference(stage)
 
 
-# -- observing ------------------------------------------------------------------------------
-
-
-def deployment(
-    body: dict[str, Any] | None = None,
-    *,
-    generation: int = 2,
-    observed: int = 2,
-    replicas: int = 2,
-    updated: int = 2,
-    available: int = 2,
-    total: int | None = None,
-    progressing: str = "NewReplicaSetAvailable",
-) -> dict[str, Any]:
-    """`body` (a desired Deployment) as the API server would show it with this status."""
-    obj = copy.deepcopy(body or build())
-    obj["metadata"].update(
-        {
-            "uid": DEPLOYMENT_UID,
-            "generation": generation,
-            "resourceVersion": "812",
-            "annotations": {
-                **obj["metadata"].get("annotations", {}),
-                REVISION_ANNOTATION: "4",
-            },
-        }
-    )
-    obj["spec"]["replicas"] = replicas
-    obj["status"] = {
-        "observedGeneration": observed,
-        "replicas": total if total is not None else updated,
-        "updatedReplicas": updated,
-        "availableReplicas": available,
-        "conditions": [
-            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-            {
-                "type": "Progressing",
-                "status": "False" if progressing == "ProgressDeadlineExceeded" else "True",
-                "reason": progressing,
-                "message": 'ReplicaSet "churn-model-production-5d8f" has timed out progressing.'
-                if progressing == "ProgressDeadlineExceeded"
-                else "ok",
-            },
-        ],
-    }
-    return obj
-
-
-def test_a_deployment_with_all_replicas_updated_and_available_is_complete() -> None:
-    state = observe(deployment())
-    assert state.phase == "Complete"
-    assert state.version == 3
-    assert state.revision == 4
-    assert state.controller_uid == UID
-    assert (state.replicas, state.updated_replicas, state.available_replicas) == (2, 2, 2)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "phase", "message"),
-    [
-        ({"observed": 1}, "Pending", "take the new spec"),
-        ({"updated": 1, "available": 1}, "Progressing", "1 of 2 replicas updated"),
-        ({"total": 3}, "Progressing", "1 old replicas pending termination"),
-        ({"available": 1}, "Progressing", "1 of 2 updated replicas available"),
-        (
-            {"updated": 1, "available": 0, "progressing": "ProgressDeadlineExceeded"},
-            "Failed",
-            "ProgressDeadlineExceeded: ReplicaSet",
-        ),
-    ],
-)
-def test_a_rollout_is_read_like_kubectl_rollout_status(
-    kwargs: dict[str, Any], phase: str, message: str
-) -> None:
-    state = observe(deployment(**kwargs))
-    assert state.phase == phase
-    assert message in state.message
-
-
-def test_a_deployment_scaled_to_zero_is_complete() -> None:
-    assert observe(deployment(replicas=0, updated=0, available=0)).phase == "Complete"
-
-
-def test_a_deployment_without_status_is_pending_or_progressing_not_an_error() -> None:
-    obj = build()
-    obj["metadata"]["generation"] = 1
-    assert observe(obj).phase == "Pending"
-    assert observe({}).phase in ("Pending", "Progressing")
-
-
-def test_matches_the_desired_deployment_until_spec_or_template_changes() -> None:
-    desired = build()
-    assert matches(observe(deployment(desired)), desired)
-    assert not matches(observe(deployment(desired)), build(version=4))
-    assert not matches(observe(deployment(desired, replicas=3)), desired)
-    relabelled = deployment(desired)
-    relabelled["metadata"]["labels"] = {}
-    assert not matches(observe(relabelled), desired)
-
-
-def defaulted(template: dict[str, Any]) -> dict[str, Any]:
-    """`template` as the API server returns it: defaults filled in, empty values left out."""
-    result = copy.deepcopy(template)
-    result["metadata"]["creationTimestamp"] = None
-    spec = result["spec"]
-    spec.update(restartPolicy="Always", dnsPolicy="ClusterFirst", terminationGracePeriodSeconds=30)
-    for container in spec["containers"]:
-        container.update(
-            imagePullPolicy="IfNotPresent",
-            terminationMessagePath="/dev/termination-log",
-            resources=container.get("resources", {}),
-        )
-        for mount in container.get("volumeMounts", []):
-            if mount.get("readOnly") is False:
-                del mount["readOnly"]
-    return result
-
-
-def test_a_template_with_the_api_servers_defaults_still_matches() -> None:
-    stage = make_stage(annotations={FETCH_ANNOTATION: "true"})
-    desired = build(stage, fetch_image="modelplane:0.1")
-    template = desired["spec"]["template"]
-    assert covers(defaulted(template), template)
-    live = deployment(desired)
-    live["spec"]["template"] = defaulted(template)
-    assert matches(observe(live), desired)
-
-
-@pytest.mark.parametrize(
-    "edit",
-    [
-        lambda c: c.update(image="example.com/other:2"),
-        lambda c: c["env"].append({"name": "EXTRA", "value": "1"}),
-        lambda c: next(e for e in c["env"] if e["name"] == "MODEL_VERSION").update(value="9"),
-        lambda c: c.pop("env"),
-    ],
-)
-def test_an_edited_template_that_keeps_the_hash_does_not_match(edit: Any) -> None:
-    desired = build()
-    live = deployment(desired)
-    live["spec"]["template"] = defaulted(desired["spec"]["template"])
-    edit(live["spec"]["template"]["spec"]["containers"][0])
-    assert not matches(observe(live), desired)
-
-
-def test_covers_compares_quantities_by_value_only_under_resources() -> None:
-    assert covers(
-        {"resources": {"limits": {"cpu": "1"}}}, {"resources": {"limits": {"cpu": "1000m"}}}
-    )
-    assert not covers(
-        {"resources": {"limits": {"cpu": "2"}}}, {"resources": {"limits": {"cpu": "1"}}}
-    )
-    assert not covers({"env": [{"value": "1"}]}, {"env": [{"value": "1000m"}]})
-
-
-def test_covers_treats_missing_as_empty_but_not_as_a_value() -> None:
-    assert covers({}, {"hostNetwork": False, "args": [], "securityContext": {}})
-    assert not covers({}, {"hostNetwork": True})
-    assert not covers({"replicas": True}, {"replicas": 1})
-    assert not covers({"args": ["a"]}, {"args": []})
-
-
 def test_replacement_keeps_others_annotations_and_the_resource_version() -> None:
     current = deployment()
     current["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = "abc"
@@ -419,87 +192,3 @@ def test_replacement_keeps_others_annotations_and_the_resource_version() -> None
     assert annotations[LAST_GOOD_ANNOTATION] == "abc"
     assert annotations[VERSION_ANNOTATION] == "4"
     assert "status" not in body
-
-
-# -- going back -----------------------------------------------------------------------------
-
-
-def replicaset(version: int, revision: int, *, owner: str = DEPLOYMENT_UID, **kw: Any) -> Any:
-    template = copy.deepcopy(build(version=version, **kw)["spec"]["template"])
-    template["metadata"]["labels"]["pod-template-hash"] = f"h{revision}"
-    return {
-        "metadata": {
-            "name": f"churn-model-production-h{revision}",
-            "annotations": {REVISION_ANNOTATION: str(revision)},
-            "ownerReferences": [{"uid": owner, "controller": True, "kind": "Deployment"}],
-        },
-        "spec": {"template": template},
-    }
-
-
-def failing(version: int = 4) -> Any:
-    return observe(
-        deployment(build(version=version), progressing="ProgressDeadlineExceeded", available=0)
-    )
-
-
-def test_the_rollback_template_is_the_last_good_one_without_its_pod_template_hash() -> None:
-    good = replicaset(3, 1)
-    marked = deployment(build(version=4), progressing="ProgressDeadlineExceeded")
-    marked["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = good["spec"]["template"]["metadata"][
-        "annotations"
-    ][TEMPLATE_HASH_ANNOTATION]
-    state = observe(marked)
-    template = rollback_template(
-        [good, replicaset(4, 2)], state, deployment_uid=DEPLOYMENT_UID, live_version=3
-    )
-    assert template is not None
-    assert template["metadata"]["annotations"][VERSION_ANNOTATION] == "3"
-    assert "pod-template-hash" not in template["metadata"]["labels"]
-
-
-def test_the_marked_good_template_wins_over_a_newer_one_of_the_same_version() -> None:
-    """A template change of the live version that never completed is not gone back to."""
-    good = replicaset(3, 1)
-    bad = replicaset(3, 2)
-    bad["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] = "bad"
-    obj = deployment(build(version=4), progressing="ProgressDeadlineExceeded")
-    good_hash = good["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
-    obj["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = good_hash
-    template = rollback_template(
-        [bad, good], observe(obj), deployment_uid=DEPLOYMENT_UID, live_version=3
-    )
-    assert template is not None
-    assert template["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] == good_hash
-
-
-def test_without_a_mark_the_newest_replicaset_of_the_live_version_is_chosen() -> None:
-    older, newer = replicaset(3, 1), replicaset(3, 5)
-    newer["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] = "newer"
-    template = rollback_template(
-        [newer, older], failing(), deployment_uid=DEPLOYMENT_UID, live_version=3
-    )
-    assert template is not None
-    assert template["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] == "newer"
-
-
-def test_no_template_when_the_live_version_has_no_replicaset_of_this_deployment() -> None:
-    assert (
-        rollback_template(
-            [replicaset(3, 1, owner="someone-else"), replicaset(4, 2)],
-            failing(),
-            deployment_uid=DEPLOYMENT_UID,
-            live_version=3,
-        )
-        is None
-    )
-
-
-def test_rollback_deployment_puts_the_old_template_back_and_keeps_current_settings() -> None:
-    desired = build(make_stage(replicas=4), version=4)
-    old_template = replicaset(3, 1)["spec"]["template"]
-    body = rollback_deployment(desired, old_template)
-    assert body["spec"]["template"] == old_template
-    assert body["spec"]["replicas"] == 4
-    assert body["metadata"]["annotations"][VERSION_ANNOTATION] == "3"
-    assert desired["spec"]["template"]["metadata"]["annotations"][VERSION_ANNOTATION] == "4"

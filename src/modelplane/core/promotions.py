@@ -57,6 +57,13 @@ from modelplane.core.conditions import (
     remove_condition,
     set_condition,
 )
+from modelplane.core.deploymentstates import (
+    DeploymentState,
+    controller_uid,
+    desired_hash,
+    matches,
+    observe,
+)
 from modelplane.core.gates import (
     all_passed,
     failure_message,
@@ -64,19 +71,13 @@ from modelplane.core.gates import (
     hold_reason,
     version_problem,
 )
+from modelplane.core.rollbacks import rollback_deployment, rollback_template
 from modelplane.core.rollouts import (
-    DeploymentState,
     ServingError,
-    controller_uid,
     deployment_name,
     desired_deployment,
-    desired_hash,
-    matches,
-    observe,
     owner_reference,
     replacement,
-    rollback_deployment,
-    rollback_template,
 )
 from modelplane.core.statuses import Note
 

@@ -1,11 +1,11 @@
-"""The serving Deployment of a ModelStage: how it is built, what its state means, how it goes back.
+"""The serving Deployment of a ModelStage: its labels and annotations, and how it is built.
 
-**Building.** `desired_deployment` turns `spec.serving` and one model version into the
-Deployment that serves it. The Deployment is named like its ModelStage
-(`<model>-<stage in lower case>`), is controlled by it (ownerReference with `controller: true`,
-so it is garbage-collected with it), and selects its pods by the labels `modelplane.io/model`
-and `modelplane.io/stage` only, so the selector, which Kubernetes never lets change, stays the
-same across versions. The user's pod template is kept as it is; modelplane adds:
+`desired_deployment` turns `spec.serving` and one model version into the Deployment that
+serves it. The Deployment is named like its ModelStage (`<model>-<stage in lower case>`), is
+controlled by it (ownerReference with `controller: true`, so it is garbage-collected with it),
+and selects its pods by the labels `modelplane.io/model` and `modelplane.io/stage` only, so
+the selector, which Kubernetes never lets change, stays the same across versions. The user's pod
+template is kept as it is; modelplane adds:
 
 - to every container (and init container): the environment `MODEL_NAME`, `MODEL_VERSION`,
   `MODEL_URI`, `MODEL_DIGEST` (when known) and `MODEL_STAGE`, replacing variables of the same
@@ -25,19 +25,9 @@ same across versions. The user's pod template is kept as it is; modelplane adds:
   the init container as environment (e.g. AWS_ACCESS_KEY_ID, MODELPLANE_S3_ENDPOINT_URL):
   credentials never live in the ModelStage.
 
-**Observing.** `observe` reads a Deployment the way `kubectl rollout status` does: the
-Deployment controller must have seen the latest spec (observedGeneration), then all replicas
-must be updated and available and no old replica left; a Progressing condition with reason
-ProgressDeadlineExceeded means the rollout failed.
-
-**Going back.** A failed rollout is undone the way `kubectl rollout undo` does it: the pod
-template of an earlier ReplicaSet of the Deployment is put back (`rollback_template`). It is the
-ReplicaSet whose template last completed a rollout, which the operator stamps on the Deployment
-(`modelplane.io/last-good-template`), so a rollback restores the template that served, not the
-current `spec.serving.template` with the old version number in it (that template may be what
-broke).
-
-Everything here is pure: plain dicts in, plain dicts out.
+What a Deployment's state says about its rollout is read in `modelplane.core.deploymentstates`;
+how a failed rollout goes back, in `modelplane.core.rollbacks`. Everything here is pure: plain
+dicts in, plain dicts out.
 """
 
 from __future__ import annotations
@@ -47,9 +37,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from kubernetes.utils.quantity import parse_quantity
+from typing import Any
 
 from modelplane.api import API_VERSION, ModelStage, OwnerReference, model_stage_name
 
@@ -73,24 +61,14 @@ FETCH_CONTAINER = "modelplane-fetch"
 MODEL_VOLUME = "modelplane-model"
 MODEL_MOUNT_PATH = "/models"
 
-# Set by the Deployment controller.
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
-DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-
 REVISION_HISTORY_LIMIT = 10
 """ReplicaSets kept per Deployment: the templates a rollback can go back to."""
 
 _HASH_LENGTH = 16
 
-DeploymentPhase = Literal["Pending", "Progressing", "Complete", "Failed"]
-
 
 class ServingError(ValueError):
     """`spec.serving` (or the fetch settings) cannot make a Deployment; the message says why."""
-
-
-# -- building -------------------------------------------------------------------------------
 
 
 def deployment_name(stage: ModelStage) -> str:
@@ -298,17 +276,6 @@ def _fetch_container(stage: ModelStage, image: str) -> dict[str, Any]:
     return container
 
 
-def rollback_deployment(desired: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
-    """`desired` with an earlier pod template put back (replicas and deadline stay current)."""
-    body = copy.deepcopy(dict(desired))
-    body["spec"]["template"] = copy.deepcopy(dict(template))
-    version = _annotation(template, VERSION_ANNOTATION)
-    annotations = body["metadata"].setdefault("annotations", {})
-    if version is not None:
-        annotations[VERSION_ANNOTATION] = version
-    return body
-
-
 def replacement(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """The body that replaces `current` with `desired` (a PUT guarded by its resourceVersion).
 
@@ -324,243 +291,3 @@ def replacement(desired: Mapping[str, Any], current: Mapping[str, Any]) -> dict[
         if merged:
             metadata[key] = merged
     return body
-
-
-# -- observing ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeploymentState:
-    """What a Deployment says about the rollout, read like `kubectl rollout status`."""
-
-    name: str
-    controller_uid: str | None
-    """uid of the object whose ownerReference has `controller: true`."""
-    version: int | None
-    """The model version its pod template serves (annotation modelplane.io/model-version)."""
-    template_hash: str | None
-    good_hash: str | None
-    """The template that last completed a rollout (annotation modelplane.io/last-good-template)."""
-    revision: int | None
-    replicas: int
-    updated_replicas: int
-    available_replicas: int
-    phase: DeploymentPhase
-    message: str
-    labels: Mapping[str, str]
-    progress_deadline_seconds: int | None
-    revision_history_limit: int | None
-    template: Mapping[str, Any]
-    """The pod template as the API server holds it (with its defaults filled in)."""
-
-
-def observe(deployment: Mapping[str, Any]) -> DeploymentState:
-    """The rollout state of a Deployment as read from the API server."""
-    metadata = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    template = spec.get("template") or {}
-    replicas = _int(spec.get("replicas"), 1)
-    updated = _int(status.get("updatedReplicas"), 0)
-    available = _int(status.get("availableReplicas"), 0)
-    total = _int(status.get("replicas"), 0)
-    phase, message = _phase(
-        metadata, status, replicas=replicas, updated=updated, available=available, total=total
-    )
-    return DeploymentState(
-        name=str(metadata.get("name", "")),
-        controller_uid=controller_uid(metadata),
-        version=_version(_annotation(template, VERSION_ANNOTATION)),
-        template_hash=_annotation(template, TEMPLATE_HASH_ANNOTATION),
-        good_hash=(metadata.get("annotations") or {}).get(LAST_GOOD_ANNOTATION),
-        revision=_version((metadata.get("annotations") or {}).get(REVISION_ANNOTATION)),
-        replicas=replicas,
-        updated_replicas=updated,
-        available_replicas=available,
-        phase=phase,
-        message=message,
-        labels=dict(metadata.get("labels") or {}),
-        progress_deadline_seconds=spec.get("progressDeadlineSeconds"),
-        revision_history_limit=spec.get("revisionHistoryLimit"),
-        template=template,
-    )
-
-
-def _phase(
-    metadata: Mapping[str, Any],
-    status: Mapping[str, Any],
-    *,
-    replicas: int,
-    updated: int,
-    available: int,
-    total: int,
-) -> tuple[DeploymentPhase, str]:
-    generation = _int(metadata.get("generation"), 0)
-    observed = _int(status.get("observedGeneration"), 0)
-    if observed < generation:
-        return "Pending", "waiting for the Deployment controller to take the new spec"
-    progressing = next(
-        (c for c in status.get("conditions") or () if c.get("type") == "Progressing"), None
-    )
-    if progressing is not None and progressing.get("reason") == DEADLINE_EXCEEDED:
-        detail = progressing.get("message") or "the rollout made no progress in time"
-        return "Failed", f"{DEADLINE_EXCEEDED}: {detail}"
-    if updated < replicas:
-        return "Progressing", f"{updated} of {replicas} replicas updated"
-    if total > updated:
-        return "Progressing", f"{total - updated} old replicas pending termination"
-    if available < updated:
-        return "Progressing", f"{available} of {updated} updated replicas available"
-    return "Complete", f"{available} of {replicas} replicas available"
-
-
-def matches(state: DeploymentState, desired: Mapping[str, Any]) -> bool:
-    """Whether the Deployment runs what `desired` asks: same template, replicas and settings.
-
-    The template must carry the desired hash and hold every value the desired template sets
-    (`covers`), so an edit of the Deployment's template (an image, MODEL_VERSION) is noticed
-    even when it leaves the hash annotation in place.
-    """
-    spec = desired["spec"]
-    wanted_labels = desired["metadata"].get("labels") or {}
-    return (
-        state.template_hash == _annotation(spec["template"], TEMPLATE_HASH_ANNOTATION)
-        and covers(state.template, spec["template"])
-        and state.replicas == spec["replicas"]
-        and state.progress_deadline_seconds == spec["progressDeadlineSeconds"]
-        and state.revision_history_limit == spec["revisionHistoryLimit"]
-        and all(state.labels.get(key) == value for key, value in wanted_labels.items())
-    )
-
-
-def covers(actual: Any, desired: Any, *, quantities: bool = False) -> bool:
-    """Whether `actual` (as the API server returns it) holds every value `desired` sets.
-
-    The API server fills in defaults and leaves out empty values, so the comparison is not
-    equality: objects are compared key by key and may hold more keys; lists element by element
-    and must be as long; a missing value equals an empty or zero one (false, 0, "", [], {});
-    resource quantities compare by value (`1000m` is `1`).
-    """
-    if isinstance(desired, Mapping):
-        return _covers_object(actual, desired, quantities=quantities)
-    if isinstance(desired, list):
-        return _covers_list(actual, desired, quantities=quantities)
-    if desired is None or (actual is None and desired in (False, 0, "")):
-        return True
-    if actual == desired and type(actual) is type(desired):
-        return True
-    return quantities and _same_quantity(actual, desired)
-
-
-def _covers_object(actual: Any, desired: Mapping[str, Any], *, quantities: bool) -> bool:
-    if actual is None:
-        actual = {}
-    if not isinstance(actual, Mapping):
-        return False
-    return all(
-        covers(actual.get(key), value, quantities=quantities or key in _QUANTITY_KEYS)
-        for key, value in desired.items()
-    )
-
-
-def _covers_list(actual: Any, desired: list[Any], *, quantities: bool) -> bool:
-    if actual is None:
-        actual = []
-    if not isinstance(actual, list) or len(actual) != len(desired):
-        return False
-    return all(covers(a, d, quantities=quantities) for a, d in zip(actual, desired, strict=True))
-
-
-# Keys whose values (or values below them) are resource quantities.
-_QUANTITY_KEYS = frozenset({"resources", "overhead", "sizeLimit"})
-
-
-def _same_quantity(actual: Any, desired: Any) -> bool:
-    try:
-        return bool(parse_quantity(actual) == parse_quantity(desired))
-    except (ValueError, TypeError):
-        return False
-
-
-def desired_hash(desired: Mapping[str, Any]) -> str | None:
-    """The template hash a desired Deployment carries."""
-    return _annotation(desired["spec"]["template"], TEMPLATE_HASH_ANNOTATION)
-
-
-def controller_uid(metadata: Mapping[str, Any]) -> str | None:
-    """uid of an object's controller, from its ownerReferences."""
-    for ref in metadata.get("ownerReferences") or ():
-        if isinstance(ref, Mapping) and ref.get("controller"):
-            uid = ref.get("uid")
-            return str(uid) if uid else None
-    return None
-
-
-# -- going back -----------------------------------------------------------------------------
-
-
-def rollback_template(
-    replicasets: Sequence[Mapping[str, Any]],
-    state: DeploymentState,
-    *,
-    deployment_uid: str,
-    live_version: int,
-) -> dict[str, Any] | None:
-    """The pod template to put back after a failed rollout, or None when there is none.
-
-    It is the template of the Deployment's ReplicaSet that last completed a rollout; when that
-    mark is missing, the newest other ReplicaSet serving `live_version`. The ReplicaSet's
-    `pod-template-hash` label is removed, as `kubectl rollout undo` does.
-    """
-    owned = [rs for rs in replicasets if controller_uid(rs.get("metadata") or {}) == deployment_uid]
-    candidates = [
-        rs
-        for rs in owned
-        if _rs_hash(rs) != state.template_hash
-        and _version(_annotation(_rs_template(rs), VERSION_ANNOTATION)) == live_version
-    ]
-    chosen = next((rs for rs in candidates if _rs_hash(rs) == state.good_hash), None)
-    if chosen is None and candidates:
-        chosen = max(candidates, key=_rs_revision)
-    if chosen is None:
-        return None
-    template = copy.deepcopy(dict(_rs_template(chosen)))
-    labels = (template.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
-    return template
-
-
-def _rs_template(rs: Mapping[str, Any]) -> Mapping[str, Any]:
-    return (rs.get("spec") or {}).get("template") or {}
-
-
-def _rs_hash(rs: Mapping[str, Any]) -> str | None:
-    return _annotation(_rs_template(rs), TEMPLATE_HASH_ANNOTATION)
-
-
-def _rs_revision(rs: Mapping[str, Any]) -> int:
-    annotations = (rs.get("metadata") or {}).get("annotations") or {}
-    return _version(annotations.get(REVISION_ANNOTATION)) or 0
-
-
-# -- helpers --------------------------------------------------------------------------------
-
-
-def _annotation(template: Mapping[str, Any], key: str) -> str | None:
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(key) if isinstance(annotations, Mapping) else None
-    return str(value) if value is not None else None
-
-
-def _version(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
-def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
