@@ -16,13 +16,25 @@ from kubernetes import client, config
 from modelplane.api.bases import GROUP, VERSION
 
 
+HANDLER_THREADS = 32
+"""Size of kopf's thread pool (`modelplane.operator.settings`), where handlers call the API."""
+
+
 @functools.cache
 def api_client() -> Any:
-    """The shared ApiClient: in-cluster credentials in a pod, the kubeconfig elsewhere."""
+    """The shared ApiClient: in-cluster credentials in a pod, the kubeconfig elsewhere.
+
+    Its connection pool holds one connection per handler thread. urllib3's default of 10
+    makes threads beyond the tenth discard their connection after each request ("Connection
+    pool is full"), so the next request pays a new TCP and TLS handshake.
+    """
+    configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-        return client.ApiClient()
-    return config.new_client_from_config()
+        config.load_incluster_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = HANDLER_THREADS
+    return client.ApiClient(configuration)
 
 
 def custom_objects() -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from modelplane.operator import webhooks
+from modelplane.operator import kube, webhooks
 
 # kopf keeps handler progress and the last-handled spec in annotations under our own prefix,
 # so `kubectl get -o yaml` shows whose they are.
@@ -32,6 +32,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # size is cores + 4 (6 here). Reconciliations that block on API calls could hold every
     # thread while the API server waits on our own webhooks: admission answers queued for
     # seconds in the promotion benchmark. A larger pool keeps webhooks answerable.
-    settings.execution.max_workers = 32
+    settings.execution.max_workers = kube.HANDLER_THREADS
     # The runner passes the --webhook options in the memo; without them, the environment.
     webhooks.configure(settings, webhooks.config_of(memo))
