@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 import ssl
 import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import kopf
 import pytest
 from cryptography import x509
 
 from modelplane.operator.webhooks import (
+    CertificateError,
     DisabledWebhooks,
+    MountedCertificate,
+    MountedCertWebhookServer,
     WebhookConfig,
     build_server,
+    configure,
     generate_certificates,
+    read_certificate,
     service_client_config,
 )
 
@@ -152,3 +162,159 @@ def test_without_namespace_patterns_the_webhooks_serve_every_namespace() -> None
     assert WebhookConfig.of("local", None, None).serves("anything")
     assert WebhookConfig.of("local", None, None, ["a", "b"]).serves("b")
     assert not WebhookConfig.of("local", None, None, ["a"]).serves(None)
+
+
+# -- a mounted certificate (--webhook-cert-dir) -------------------------------------------
+
+SERVICE = WebhookConfig.of("service", None, "modelplane/webhook")
+CALLED_AS = SERVICE.called_as()
+
+
+def mounted(directory: Path, hosts: list[str] | None = None, **kwargs: datetime) -> bytes:
+    """A Secret's files in `directory`: tls.crt and tls.key, and ca.crt; returns the CA PEM."""
+    certs = generate_certificates(hosts or SERVICE.hosts(), directory, **kwargs)
+    (directory / "ca.crt").write_bytes(certs.ca_pem)
+    return certs.ca_pem
+
+
+def client_trusting(ca_pem: bytes) -> ssl.SSLContext:
+    return ssl.create_default_context(cadata=ca_pem.decode())
+
+
+def test_a_certificate_directory_needs_service_mode_and_leaves_the_configurations(
+    tmp_path: Path,
+) -> None:
+    """With a mounted certificate kopf manages no webhook configuration; local mode refuses
+    one (it registers its own configurations and deletes them when it stops)."""
+    config = WebhookConfig.from_env(
+        {
+            "MODELPLANE_WEBHOOK": "service",
+            "MODELPLANE_WEBHOOK_SERVICE": "modelplane/webhook",
+            "MODELPLANE_WEBHOOK_CERT_DIR": str(tmp_path),
+        }
+    )
+    assert config.cert_dir == tmp_path
+    assert not config.manages_configurations
+    assert SERVICE.manages_configurations
+    assert not WebhookConfig().manages_configurations
+    assert config.called_as() == ["webhook.modelplane.svc"]
+    with pytest.raises(ValueError, match="needs service mode, not 'local'"):
+        WebhookConfig.of("local", None, None, cert_dir=tmp_path)
+
+    mounted(tmp_path)
+    settings = kopf.OperatorSettings()
+    configure(settings, config)
+    assert settings.admission.managed is None
+    assert isinstance(settings.admission.server, MountedCertWebhookServer)
+    configure(settings, WebhookConfig.of("local", None, None))
+    assert settings.admission.managed == "modelplane.io"
+
+
+def test_the_server_presents_the_mounted_certificate(tmp_path: Path) -> None:
+    ca = mounted(tmp_path)
+    cert = read_certificate(tmp_path, CALLED_AS)
+    assert "webhook.modelplane.svc" in cert.names
+    handshake(MountedCertificate(tmp_path, CALLED_AS).context, client_trusting(ca), CALLED_AS[0])
+
+
+def test_a_certificate_without_ca_file_is_accepted(tmp_path: Path) -> None:
+    """`kubectl create secret tls` makes no ca.crt: the caBundle is then the installer's."""
+    mounted(tmp_path)
+    (tmp_path / "ca.crt").unlink()
+    assert read_certificate(tmp_path, CALLED_AS).names
+
+
+def broken_by(case: str, directory: Path) -> None:
+    mounted(directory)
+    other = directory / "other"
+    other_ca = mounted(other)
+    if case == "no certificate":
+        (directory / "tls.crt").unlink()
+    elif case == "no key":
+        (directory / "tls.key").unlink()
+    elif case == "not PEM":
+        (directory / "tls.crt").write_text("not a certificate")
+    elif case == "encrypted or garbled key":
+        (directory / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    elif case == "another key":
+        (directory / "tls.key").write_bytes((other / "tls.key").read_bytes())
+    elif case == "another CA":
+        (directory / "ca.crt").write_bytes(other_ca)
+    elif case == "other names":
+        mounted(directory, ["webhook.elsewhere.svc"])
+    elif case == "expired":
+        mounted(directory, now=datetime.now(UTC) - timedelta(days=400))
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no certificate", r"tls\.crt is missing"),
+        ("no key", r"tls\.key is missing"),
+        ("not PEM", r"tls\.crt holds no PEM certificate"),
+        ("encrypted or garbled key", r"tls\.key is not an unencrypted PEM private key"),
+        ("another key", r"tls\.key is not the key of .*tls\.crt"),
+        ("another CA", r"tls\.crt is not issued by .*ca\.crt"),
+        ("other names", r"tls\.crt does not name webhook\.modelplane\.svc"),
+        ("expired", r"tls\.crt expired at"),
+    ],
+)
+def test_a_certificate_that_cannot_serve_names_its_file(
+    tmp_path: Path, case: str, message: str
+) -> None:
+    broken_by(case, tmp_path)
+    with pytest.raises(CertificateError, match=message):
+        read_certificate(tmp_path, CALLED_AS)
+
+
+def test_the_operator_does_not_start_with_a_certificate_that_cannot_serve(
+    tmp_path: Path,
+) -> None:
+    """The command fails at once, naming the file, before it talks to any cluster."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelplane.operator",
+            "--webhook=service",
+            "--webhook-service=modelplane/webhook",
+            f"--webhook-cert-dir={tmp_path}",
+            "--metrics-port=0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"webhook certificate file {tmp_path / 'tls.crt'} is missing" in result.stderr
+
+
+def test_a_renewed_certificate_is_loaded_in_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new certificate in the directory serves the next handshakes, with no restart; a
+    broken one is logged once and the last good one keeps serving."""
+    old_ca = mounted(tmp_path)
+    served = MountedCertificate(tmp_path, CALLED_AS)
+    assert not served.reload(), "nothing changed"
+
+    new_ca = mounted(tmp_path)  # a renewal with a new CA: the worst case
+    assert served.reload()
+    handshake(served.context, client_trusting(new_ca), CALLED_AS[0])
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(served.context, client_trusting(old_ca), CALLED_AS[0])
+
+    good_key = (tmp_path / "tls.key").read_bytes()
+    (tmp_path / "tls.key").write_bytes(b"garbage")
+    with caplog.at_level(logging.ERROR, logger="modelplane.operator.webhooks"):
+        assert not served.reload()
+        assert not served.reload()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "kept the current webhook certificate" in errors[0].getMessage()
+    assert "tls.key" in errors[0].getMessage()
+    handshake(served.context, client_trusting(new_ca), CALLED_AS[0])
+
+    (tmp_path / "tls.key").write_bytes(good_key)
+    assert not served.reload(), "back to the certificate it serves"

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 import kopf
 
@@ -25,6 +26,28 @@ HANDLER_MODULES = (
     "modelplane.operator.modelstages",
     "modelplane.operator.admission",
 )
+
+PEERING_LIFETIME = 15
+"""Seconds a replica's peering entry counts as alive (kopf's default is 60). A standby replica
+takes over at most this long after the active one dies without a word (SIGKILL, a lost node).
+kopf renews the entry 5-10 s before it lapses, so 15 s means a keep-alive every 5-10 s."""
+MIN_PEERING_LIFETIME = 10
+"""Below this, kopf's renewal (the lifetime less 5-10 s, at least 1 s) comes every second,
+and a replica's entry can lapse over a slow API request or a few seconds of clock skew."""
+
+
+def peering_lifetime(text: str) -> int:
+    """The --peering-lifetime argument: whole seconds, at least MIN_PEERING_LIFETIME."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if seconds < MIN_PEERING_LIFETIME:
+        raise argparse.ArgumentTypeError(
+            f"{seconds}s is too short: at least {MIN_PEERING_LIFETIME}s, since kopf renews "
+            "the entry 5-10 s before it lapses"
+        )
+    return seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: random, so that replicas never tie; kopf pauses all replicas that tie)",
     )
     parser.add_argument(
+        "--peering-lifetime",
+        type=peering_lifetime,
+        default=PEERING_LIFETIME,
+        metavar="SECONDS",
+        help="how long a replica's peering entry counts as alive without a keep-alive: a "
+        "standby takes over at most this long after the active replica dies "
+        f"(default {PEERING_LIFETIME}, at least {MIN_PEERING_LIFETIME})",
+    )
+    parser.add_argument(
         "--webhook",
         choices=webhooks.MODES,
         default=os.environ.get("MODELPLANE_WEBHOOK") or "off",
@@ -82,6 +114,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the Service the API server calls in service mode; "
         "default: $MODELPLANE_WEBHOOK_SERVICE",
     )
+    parser.add_argument(
+        "--webhook-cert-dir",
+        type=Path,
+        default=os.environ.get("MODELPLANE_WEBHOOK_CERT_DIR") or None,
+        metavar="DIR",
+        help="service mode: serve with DIR/tls.crt and DIR/tls.key (and check them against "
+        "DIR/ca.crt), re-read when they change, and leave the webhook configurations to the "
+        "installation; default: $MODELPLANE_WEBHOOK_CERT_DIR, else make a CA at start and "
+        "let the operator register the configurations",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
 
 
@@ -99,14 +141,24 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         webhook = webhooks.WebhookConfig.of(
-            args.webhook, args.webhook_port, args.webhook_service, args.namespace
+            args.webhook,
+            args.webhook_port,
+            args.webhook_service,
+            args.namespace,
+            cert_dir=args.webhook_cert_dir,
         )
+        if webhook.cert_dir is not None:
+            # Fail here, with the file's name, rather than in kopf's startup retries.
+            webhooks.read_certificate(webhook.cert_dir, webhook.called_as())
     except ValueError as exc:
         raise SystemExit(f"modelplane-operator: {exc}") from None
     for module in HANDLER_MODULES:
         importlib.import_module(module)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
+    # The startup handler in modelplane.operator.settings sets the rest on the same object.
+    settings = kopf.OperatorSettings()
+    settings.peering.lifetime = args.peering_lifetime
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,
@@ -114,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         peering_name=args.peering,
         priority=peering_priority(args.priority),
         liveness_endpoint=args.liveness,
+        settings=settings,
         memo=kopf.Memo(webhook=webhook),
     )
     return 0
