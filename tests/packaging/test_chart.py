@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
+from kopf._cogs.structs.references import Resource
+from kopf._core.engines.admission import build_webhooks
 
+from modelplane.api import GROUP, VERSION
 from modelplane.api.crds import rendered
+from modelplane.operator import admission
 from modelplane.operator.runner import add_arguments
+from modelplane.operator.webhooks import (
+    MountedCertificate,
+    WebhookConfig,
+    read_certificate,
+    service_client_config,
+)
 
 from .conftest import CHART, MANIFESTS, REPO, Tools, find, one
 
@@ -32,10 +45,9 @@ NAMESPACED_RULES = {
     ("apps", "replicasets"): {"list"},
     ("", "events"): {"create"},
 }
+# No rule on webhook configurations: the chart owns them, the operator only serves.
 CLUSTER_RULES = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
-    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): {"create", "patch"},
-    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"create", "patch"},
     ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
 }
 PEERING_CLUSTER_RULES = {("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"}}
@@ -113,6 +125,9 @@ def test_default_render_holds_the_operator_and_nothing_optional(tools: Tools) ->
             ("ClusterRoleBinding", "modelplane-cluster"),
             ("Service", "modelplane-metrics"),
             ("Service", "modelplane-webhook"),
+            ("Secret", "modelplane-webhook-tls"),
+            ("MutatingWebhookConfiguration", "modelplane"),
+            ("ValidatingWebhookConfiguration", "modelplane"),
             ("Deployment", "modelplane"),
         ]
     )
@@ -122,6 +137,8 @@ def test_default_render_holds_the_operator_and_nothing_optional(tools: Tools) ->
     deployment = one(objs, "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    assert not find(objs, "PodDisruptionBudget")
 
 
 PLURALS = ("experiments", "runs", "modelversions", "modelstages")
@@ -141,10 +158,14 @@ def test_pod_meets_the_restricted_pod_security_standard(tools: Tools) -> None:
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    assert operator["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
-    [tmp] = pod["volumes"]
+    assert operator["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+        {"name": "webhook-tls", "mountPath": "/etc/modelplane/webhook-tls", "readOnly": True},
+    ]
+    tmp, tls = pod["volumes"]
     assert tmp["name"] == "tmp"
     assert "emptyDir" in tmp
+    assert tls == {"name": "webhook-tls", "secret": {"secretName": "modelplane-webhook-tls"}}
     assert operator["image"] == "modelplane:0.1.0"
     assert operator["resources"]["requests"]
     assert operator["resources"]["limits"]["memory"]
@@ -165,13 +186,7 @@ def test_rbac_grants_exactly_the_listed_rules_and_no_wildcards(tools: Tools) -> 
         resource for role in roles for rule in role["rules"] for resource in rule["resources"]
     }
     assert not {"secrets", "configmaps", "pods", "serviceaccounts"} & granted
-    # Patching webhook configurations is limited to modelplane.io's own.
-    webhook_patch = [
-        rule
-        for rule in one(objs, "ClusterRole", "modelplane-cluster")["rules"]
-        if "patch" in rule["verbs"]
-    ]
-    assert all(rule["resourceNames"] == ["modelplane.io"] for rule in webhook_patch)
+    assert not {"validatingwebhookconfigurations", "mutatingwebhookconfigurations"} & granted
 
 
 def test_bindings_name_the_chart_service_account(tools: Tools) -> None:
@@ -232,7 +247,8 @@ def test_s3_credentials_come_from_a_secret_and_never_from_values(tools: Tools) -
         "secretKeyRef": {"name": "artifact-store", "key": "AWS_SECRET_ACCESS_KEY"}
     }
     assert "value" not in variables["AWS_ACCESS_KEY_ID"]
-    assert not find(objs, "Secret")
+    # The only Secret is the webhook's certificate.
+    assert [s["metadata"]["name"] for s in find(objs, "Secret")] == ["modelplane-webhook-tls"]
 
 
 def test_no_credentials_secret_leaves_boto3_its_default_chain(tools: Tools) -> None:
@@ -285,7 +301,14 @@ def test_webhook_off_drops_its_service_port_and_rules(tools: Tools) -> None:
     objs = tools.helm_template({"webhook": {"enabled": False}})
     assert not find(objs, "Service", "modelplane-webhook")
     assert "--webhook=off" in container(objs)["args"]
+    assert not any(a.startswith("--webhook-cert-dir") for a in container(objs)["args"])
     assert "webhook" not in {p["name"] for p in container(objs)["ports"]}
+    assert not find(objs, "Secret")
+    assert not find(objs, "ValidatingWebhookConfiguration")
+    assert not find(objs, "MutatingWebhookConfiguration")
+    assert [v["name"] for v in one(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]] == [
+        "tmp"
+    ]
     assert rule_table(one(objs, "ClusterRole", "modelplane-cluster")) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}
     }
@@ -314,10 +337,42 @@ def test_namespaced_peering_puts_a_peering_object_in_each_namespace(tools: Tools
         assert rule_table(role) == {**NAMESPACED_RULES, **PEERING_NAMESPACED_RULES}
 
 
-def test_more_than_one_replica_fails_with_the_reason(tools: Tools) -> None:
-    error = tools.helm_template_error({"replicas": 2})
-    assert "replicas > 1 is not supported yet" in error
-    assert "peering priority" in error
+def test_more_than_one_replica_peers_spreads_and_limits_disruptions(tools: Tools) -> None:
+    """replicas > 1: peering with the chart's lifetime, a rolling update, a PodDisruptionBudget
+    of one replica, and a preference for different nodes; every replica mounts the one
+    certificate."""
+    objs = tools.helm_template({"replicas": 3})
+    deployment = one(objs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert "strategy" not in deployment["spec"]
+    args = container(objs)["args"]
+    assert "--peering=modelplane" in args
+    assert "--peering-lifetime=15" in args
+    assert "--webhook-cert-dir=/etc/modelplane/webhook-tls" in args
+    assert one(objs, "ClusterKopfPeering")["metadata"]["name"] == "modelplane"
+    budget = one(objs, "PodDisruptionBudget")
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": deployment["spec"]["selector"],
+    }
+    pod = deployment["spec"]["template"]
+    [preferred] = pod["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    term = preferred["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert rule_table(one(objs, "ClusterRole", "modelplane-cluster")) == {
+        **CLUSTER_RULES,
+        **PEERING_CLUSTER_RULES,
+    }
+
+
+def test_an_affinity_of_ones_own_replaces_the_spreading(tools: Tools) -> None:
+    mine = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    objs = tools.helm_template({"replicas": 2, "affinity": mine, "peering": {"lifetime": 30}})
+    assert one(objs, "Deployment")["spec"]["template"]["spec"]["affinity"] == mine
+    assert "--peering-lifetime=30" in container(objs)["args"]
 
 
 @pytest.mark.parametrize(
@@ -327,6 +382,8 @@ def test_more_than_one_replica_fails_with_the_reason(tools: Tools) -> None:
         ({"watchNamespaces": ["ML"]}, "does not match pattern"),
         ({"s3": {"endpointUrl": "minio:9000"}}, "does not match pattern"),
         ({"webhook": {"port": 70000}}, "maximum"),
+        ({"peering": {"lifetime": 5}}, "minimum"),
+        ({"webhook": {"certManager": {"issuerRef": {"kind": "Vault"}}}}, "issuerRef"),
     ],
 )
 def test_values_schema_rejects_typos_and_bad_values(
@@ -343,10 +400,14 @@ def test_operator_accepts_the_rendered_arguments(tools: Tools) -> None:
         {},
         {"watchNamespaces": ["ml", "ml-staging"], "peering": {"enabled": True}},
         {"webhook": {"enabled": False}, "verbose": True},
+        {"replicas": 2, "webhook": {"certManager": {"enabled": True}}},
     ):
         args = parser.parse_args(container(tools.helm_template(values))["args"])
         assert args.metrics_port == 8080
         assert args.liveness == "http://0.0.0.0:8081/healthz"
+        assert args.peering_lifetime == 15
+        if values.get("webhook", {}).get("enabled", True):
+            assert args.webhook_cert_dir == Path("/etc/modelplane/webhook-tls")
 
 
 HELM_ONLY_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
@@ -369,9 +430,10 @@ def normalized(objs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], 
 
 def test_kustomize_base_is_the_chart_with_a_namespace(tools: Tools) -> None:
     """`kustomize build manifests/default` gives the chart's objects (release modelplane in
-    modelplane-system) plus the namespace, and nothing else; kopf's peering CRDs, which the
-    chart ships for peering, are left out since the base runs without peering."""
-    chart = normalized(tools.helm_template())
+    modelplane-system, its certificate from cert-manager) plus the namespace, and nothing else;
+    kopf's peering CRDs, which the chart ships for peering, are left out since the base runs
+    without peering."""
+    chart = normalized(tools.helm_template({"webhook": {"certManager": {"enabled": True}}}))
     base = normalized(tools.kustomize_build(MANIFESTS / "default"))
     namespace = base.pop(("Namespace", "", "modelplane-system"))
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -380,3 +442,124 @@ def test_kustomize_base_is_the_chart_with_a_namespace(tools: Tools) -> None:
     assert sorted(base) == sorted(chart)
     different = [key for key in chart if base[key] != chart[key]]
     assert different == []
+
+
+# -- the webhook configurations and their certificate --------------------------------------
+
+WEBHOOK_SERVICE = WebhookConfig.of("service", 9443, "modelplane-system/modelplane-webhook")
+
+
+def kopf_webhooks(reason: str) -> list[dict[str, Any]]:
+    """The webhooks kopf would register for the operator's admission handlers, behind the
+    chart's Service, as the operator did when it managed the configurations itself."""
+    namespace, name = WEBHOOK_SERVICE.service_ref()
+    client_config = service_client_config(
+        kopf.WebhookClientConfig(url="https://0.0.0.0:9443"),
+        namespace=namespace,
+        name=name,
+        port=WEBHOOK_SERVICE.port,
+    )
+    handlers = [
+        handler
+        for handler in kopf.get_default_registry()._webhooks.get_all_handlers()
+        if handler.reason.value == reason and handler.fn.__module__ == admission.__name__
+    ]
+    resource = Resource(GROUP, VERSION, "modelstages", kind="ModelStage", namespaced=True)
+    built = build_webhooks(
+        handlers, resources=[resource], name_suffix="modelplane.io", client_config=client_config
+    )
+    return [{k: v for k, v in webhook.items() if v is not None} for webhook in built]
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("ValidatingWebhookConfiguration", "validating"),
+        ("MutatingWebhookConfiguration", "mutating"),
+    ],
+)
+def test_webhook_configurations_are_the_ones_kopf_would_register(
+    tools: Tools, kind: str, reason: str
+) -> None:
+    """Names, rules, failure policies, paths, timeouts and review versions equal what kopf
+    builds from the admission handlers, so a new or changed handler fails here until the
+    chart follows; only the caBundle (the chart's CA) differs."""
+    [configuration] = find(tools.helm_template(), kind)
+    assert configuration["metadata"]["name"] == "modelplane"
+    rendered_webhooks = copy.deepcopy(configuration["webhooks"])
+    for webhook in rendered_webhooks:
+        assert webhook["clientConfig"].pop("caBundle")
+        assert "namespaceSelector" not in webhook
+    assert rendered_webhooks == kopf_webhooks(reason)
+
+
+def test_webhooks_see_only_the_watched_namespaces(tools: Tools) -> None:
+    """With watchNamespaces, the API server calls the webhooks for those namespaces only (kopf
+    sets no namespace selector: its operator answers "allowed" for the others)."""
+    objs = tools.helm_template({"watchNamespaces": ["ml", "ml-staging"]})
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        for webhook in one(objs, kind)["webhooks"]:
+            assert webhook["namespaceSelector"] == {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "In",
+                        "values": ["ml", "ml-staging"],
+                    }
+                ]
+            }
+
+
+def test_helm_makes_a_certificate_the_operator_serves_for_the_service(
+    tools: Tools, tmp_path: Path
+) -> None:
+    """Helm's CA and certificate, as the pod mounts them, pass the operator's own checks for
+    the Service's name (key, names, validity, issued by ca.crt); the CA is every webhook's
+    caBundle."""
+    objs = tools.helm_template()
+    secret = one(objs, "Secret", "modelplane-webhook-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    for key, value in secret["data"].items():
+        (tmp_path / key).write_bytes(base64.b64decode(value))
+    cert = read_certificate(tmp_path, WEBHOOK_SERVICE.called_as())
+    assert set(WEBHOOK_SERVICE.hosts()) <= set(cert.names)
+    assert MountedCertificate(tmp_path, WEBHOOK_SERVICE.called_as()).context
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        for webhook in one(objs, kind)["webhooks"]:
+            assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+            assert "annotations" not in one(objs, kind)["metadata"]
+
+
+def test_cert_manager_issues_the_certificate_and_injects_the_ca(tools: Tools) -> None:
+    """certManager: no Secret from Helm; a self-signed CA issues a Certificate for the
+    Service's names into the Secret the pod mounts, and cainjector fills the caBundle."""
+    objs = tools.helm_template({"webhook": {"certManager": {"enabled": True}}})
+    assert not find(objs, "Secret")
+    certificate = one(objs, "Certificate", "modelplane-webhook")
+    assert certificate["spec"]["secretName"] == "modelplane-webhook-tls"
+    assert certificate["spec"]["dnsNames"] == WEBHOOK_SERVICE.hosts()
+    assert certificate["spec"]["issuerRef"] == {
+        "name": "modelplane-webhook-ca",
+        "kind": "Issuer",
+        "group": "cert-manager.io",
+    }
+    ca = one(objs, "Certificate", "modelplane-webhook-ca")
+    assert ca["spec"]["isCA"] is True
+    assert one(objs, "Issuer", "modelplane-webhook-ca")["spec"]["ca"] == {
+        "secretName": ca["spec"]["secretName"]
+    }
+    assert "selfSigned" in one(objs, "Issuer", "modelplane-selfsigned")["spec"]
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        configuration = one(objs, kind)
+        assert configuration["metadata"]["annotations"] == {
+            "cert-manager.io/inject-ca-from": "modelplane-system/modelplane-webhook"
+        }
+        assert all("caBundle" not in w["clientConfig"] for w in configuration["webhooks"])
+
+
+def test_cert_manager_can_use_an_issuer_of_ones_own(tools: Tools) -> None:
+    issuer = {"name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    objs = tools.helm_template({"webhook": {"certManager": {"enabled": True, "issuerRef": issuer}}})
+    assert not find(objs, "Issuer")
+    assert [c["metadata"]["name"] for c in find(objs, "Certificate")] == ["modelplane-webhook"]
+    assert one(objs, "Certificate")["spec"]["issuerRef"] == issuer

@@ -3,11 +3,13 @@
 The chart is rendered to watch one namespace with peering on; its ServiceAccount, Roles,
 ClusterRole, bindings and KopfPeering are applied for real. A token minted for the account
 (`kubectl create token`) goes into a kubeconfig, and `python -m modelplane.operator` runs with
-it and with the Deployment's own arguments (webhook off: the API server cannot reach a Service
-here, so the webhook rules are checked with `kubectl auth can-i` only). The operator verifies
-a ModelVersion and promotes it (a ModelStage whose serving Deployment rolls out on kwok),
-`kubectl wait --for=condition=Ready` sees both, and the account is refused what it must not
-do, by `can-i` and by real requests with its token.
+it and with the Deployment's own arguments, webhook included: its port is a free one and its
+certificate directory holds a certificate for the chart's Service, made here as the chart's
+Secret would be. The operator verifies a ModelVersion and promotes it (a ModelStage whose
+serving Deployment rolls out on kwok), `kubectl wait --for=condition=Ready` sees both, and the
+account is refused what it must not do, by `can-i` and by real requests with its token: with
+the certificate mounted, the operator registers no webhook configuration, and the account may
+not write any.
 
 The test works in an `unmanaged-` namespace, which the session's operator leaves alone, so only
 this operator works on its objects; its log must also name them and never show a forbidden
@@ -34,6 +36,7 @@ from kubernetes import client as k8s
 
 from modelplane.api import GROUP, VERSION
 from modelplane.localcluster.processes import free_port
+from modelplane.operator.webhooks import WebhookConfig, generate_certificates
 
 from .conftest import CHART, Tools, find, one
 
@@ -113,16 +116,24 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def operator_args(deployment: dict[str, Any]) -> list[str]:
-    """The Deployment's arguments, less the ports (the test picks free ones) and the webhook's
-    Service (unreachable from the API server here)."""
+def operator_args(deployment: dict[str, Any], cert_dir: Path) -> list[str]:
+    """The Deployment's arguments, with a free webhook port (the test picks the other ports),
+    and `cert_dir` as the mounted Secret, holding a certificate for the chart's Service."""
     [container] = deployment["spec"]["template"]["spec"]["containers"]
-    kept = [
-        arg
-        for arg in container["args"]
-        if not arg.startswith(("--metrics-port", "--liveness", "--webhook"))
+    args = [
+        arg for arg in container["args"] if not arg.startswith(("--metrics-port", "--liveness"))
     ]
-    return [*kept, "--webhook=off"]
+    [service] = [a.split("=", 1)[1] for a in args if a.startswith("--webhook-service=")]
+    certs = generate_certificates(WebhookConfig.of("service", None, service).hosts(), cert_dir)
+    (cert_dir / "ca.crt").write_bytes(certs.ca_pem)
+    replaced = {"--webhook-port": str(free_port()), "--webhook-cert-dir": str(cert_dir)}
+    result = []
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        result.append(f"{name}={replaced[name]}" if name in replaced else arg)
+    assert "--webhook=service" in result
+    assert all(f"{name}={value}" in result for name, value in replaced.items())
+    return result
 
 
 @pytest.fixture
@@ -198,8 +209,8 @@ def can_i(cluster: Any, account: str, verb: str, resource: str, *scope: str) -> 
 def test_service_account_may_do_what_the_operator_does_and_nothing_more(
     cluster: Any, namespace: str, other_namespace: str, installed_rbac: str
 ) -> None:
-    """`kubectl auth can-i` as the account: the handlers' verbs yes, Secrets and other
-    namespaces no, webhook configurations only its own."""
+    """`kubectl auth can-i` as the account: the handlers' verbs yes, Secrets, other
+    namespaces and webhook configurations no."""
     account = f"system:serviceaccount:{namespace}:{installed_rbac}"
     here = ("-n", namespace)
     allowed = [
@@ -214,8 +225,6 @@ def test_service_account_may_do_what_the_operator_does_and_nothing_more(
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("watch", "namespaces"),
         ("create", "subjectaccessreviews.authorization.k8s.io"),
-        ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
-        ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/modelplane.io"),
     ]
     denied = [
         ("get", "secrets", "-n", other_namespace),
@@ -226,6 +235,11 @@ def test_service_account_may_do_what_the_operator_does_and_nothing_more(
         ("delete", "runs.modelplane.io", *here),
         ("create", "pods", *here),
         ("create", "modelstages.modelplane.io", *here),
+        # The chart owns the webhook configurations; the operator only serves them.
+        ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
+        ("create", "mutatingwebhookconfigurations.admissionregistration.k8s.io"),
+        ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/modelplane.io"),
+        ("patch", f"validatingwebhookconfigurations.admissionregistration.k8s.io/{RELEASE}"),
         ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/other"),
         ("delete", "validatingwebhookconfigurations.admissionregistration.k8s.io/modelplane.io"),
         ("patch", "kopfpeerings.kopf.dev/someone-else", *here),
@@ -367,7 +381,8 @@ def test_operator_as_the_service_account_verifies_and_promotes_a_model_version(
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
     env.update(s3.env())
     env.update(KUBECONFIG=str(kubeconfig), POD_ID=f"packaging-test-{secrets.token_hex(3)}")
-    operator = OperatorProcess(operator_args(deployment), env, tmp_path / "operator.log")
+    cert_dir = tmp_path / "webhook-tls"
+    operator = OperatorProcess(operator_args(deployment, cert_dir), env, tmp_path / "operator.log")
     operator.start()
     try:
         custom = k8s.CustomObjectsApi(cluster.api_client())
@@ -404,6 +419,9 @@ def test_operator_as_the_service_account_verifies_and_promotes_a_model_version(
     assert f"{namespace}/xgb-001" in log, log[-3000:]
     assert f"s3://{bucket}/churn/1/model.pkl verified" in log, log[-3000:]
     assert forbidden_lines(log) == ""
+    # The webhook was on, with the mounted certificate, and nobody registered configurations.
+    assert "serving admission webhooks with the certificate in" in log, log[-3000:]
+    assert "Reconfiguring the" not in log
 
     # The token itself is refused a Secret outside (and inside) the watched namespace.
     for where in (other_namespace, namespace):

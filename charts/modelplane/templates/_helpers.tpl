@@ -54,6 +54,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s-webhook" (include "modelplane.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The Secret holding the webhook's serving certificate: tls.crt, tls.key and ca.crt. */}}
+{{- define "modelplane.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "modelplane.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where the operator's container mounts that Secret (--webhook-cert-dir). */}}
+{{- define "modelplane.webhookCertDir" -}}
+/etc/modelplane/webhook-tls
+{{- end -}}
+
 {{- define "modelplane.metricsServiceName" -}}
 {{- printf "%s-metrics" (include "modelplane.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -127,15 +137,6 @@ namespaces, a Role's in each watched namespace otherwise.
   verbs: [list, watch]
 {{- end }}
 {{- if .Values.webhook.enabled }}
-# kopf creates the webhook configurations when missing (create cannot be limited by name) and
-# keeps their webhooks and CA bundle current (patch, limited to modelplane.io).
-- apiGroups: [admissionregistration.k8s.io]
-  resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]
-  verbs: [create]
-- apiGroups: [admissionregistration.k8s.io]
-  resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]
-  resourceNames: [modelplane.io]
-  verbs: [patch]
 # The approvals webhook asks whether the approver holds the verb `approve` on the ModelStage.
 - apiGroups: [authorization.k8s.io]
   resources: [subjectaccessreviews]
@@ -151,4 +152,25 @@ namespaces, a Role's in each watched namespace otherwise.
   resources: [clusterkopfpeerings]
   verbs: [list, watch]
 {{- end }}
+{{- end -}}
+
+{{/*
+One entry of a webhook configuration, as kopf builds it (kopf's admission.build_webhooks), with
+its path under the webhook Service: {path, failurePolicy, clientConfig, rules, scope}.
+*/}}
+{{- define "modelplane.webhookEntry" -}}
+{{- $clientConfig := deepCopy .clientConfig -}}
+{{- $_ := set $clientConfig.service "path" .path -}}
+sideEffects: None
+failurePolicy: {{ .failurePolicy }}
+matchPolicy: Equivalent
+rules:
+  {{- toYaml .rules | nindent 2 }}
+{{- with .scope }}
+{{ toYaml . }}
+{{- end }}
+clientConfig:
+  {{- toYaml $clientConfig | nindent 2 }}
+timeoutSeconds: 30
+admissionReviewVersions: [v1, v1beta1]
 {{- end -}}
