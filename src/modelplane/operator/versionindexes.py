@@ -4,7 +4,13 @@ The indexes themselves are registered next to the code that reads them
 (`modelplane.operator.runfinalizers` and `modelplane.operator.versionstages`); kopf passes every
 index to every handler by its function name, and `Indexes.from_kwargs` picks them out.
 The locks serialise the steps for one object (a ModelVersion, or one Run's finalizer) that the
-timer, the change handlers and the events of other objects can reach at once.
+scheduled looks, the change handlers and the events of other objects can reach at once.
+
+The index functions are `async def` although they never wait: they are quick and pure, and kopf
+runs a plain function in its thread pool. At a start over 10,000 objects, every object is
+indexed before any handler runs; a thread hop per object and index made that indexing slow and
+spread it over many event-loop turns, and kopf wakes every object already indexed each time
+one more finishes, so the cost grew with the square of the number of objects.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from pydantic import ValidationError
 
 from modelplane.api import ConditionStatus, ModelVersion
 from modelplane.core.stages import StagePointer
+from modelplane.operator import kopfreadiness
+
+# Before kopf starts: its wait for the indexes wakes every object's task on every object's
+# indexing otherwise (see the module).
+kopfreadiness.install()
 
 # Index values. Frozen dataclasses: kopf compares them to skip needless index updates.
 
@@ -98,6 +109,15 @@ class _KeyedLocks:
 
 locks = _KeyedLocks()
 """Keyed by (plural, namespace, name): one ModelVersion, or one Run's finalizer."""
+
+
+def version_indexed(versions: VersionsIndex, namespace: str, name: str) -> bool:
+    """Whether the ModelVersion `name` is in `modelversions_by_model`. Its name is
+    `<model>-v<version>` (the CRD checks it), which says where to look."""
+    model, separator, number = name.rpartition("-v")
+    if not separator or not number.isdigit():
+        return False
+    return any(entry.name == name for entry in versions.get((namespace, model), ()))
 
 
 def parse_version(body: kopf.Body) -> ModelVersion | None:
