@@ -2,21 +2,22 @@
 
 Each test works in a fresh namespace and bucket. The operator is shared by the session, so
 metric checks compare values before and after rather than absolute numbers. The last tests
-drive the timer handler in-process with an unreachable store: the shared MinIO is never
+drive a scheduled look in-process with an unreachable store: the shared MinIO is never
 stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
 import pytest
 from prometheus_client import REGISTRY
 from tests.kubeobjects import NamespacedObjects
@@ -26,6 +27,7 @@ from modelplane.api import GROUP, VERSION, ArtifactRef, ModelVersion
 from modelplane.core.artifacts import StoreOutage
 from modelplane.core.conditions import ConditionType, Reason, set_condition
 from modelplane.core.modelversions import Notice
+from modelplane.core.rechecks import Rechecks
 from modelplane.operator import artifactchecks
 from modelplane.operator import modelversions as handlers
 from modelplane.store import Manifest, ManifestEntry
@@ -40,7 +42,8 @@ METRICS = {
     "val_auc": {"last": 0.87, "step": 99, "min": 0.61, "max": 0.88, "count": 100},
     "loss": {"last": 0.21, "step": 99, "min": 0.2, "max": 0.9, "count": 100},
 }
-# Verification happens on the timer's first tick; everything else on watch events.
+# Verification happens on the first scheduled look (within a second of the first event);
+# everything else on watch events.
 TIMEOUT = 45
 
 
@@ -504,8 +507,8 @@ def test_converges_after_a_crash_and_changes_made_while_down(
     assert api.version(verified).status.artifact.verified_at == verified_at  # type: ignore[union-attr]
 
 
-# An outage, driven in-process: the handler with the Kubernetes API replaced by a dict and the
-# store pointed at a port where nothing listens.
+# An outage, driven in-process: the scheduled look with the Kubernetes API replaced by a dict and
+# the store pointed at a port where nothing listens.
 
 
 class FakeKube:
@@ -523,6 +526,15 @@ class FakeKube:
         merged = ModelVersion.from_object(self.obj).status
         current = merged.to_dict() if merged is not None else {}
         self.obj["status"] = {**current, **{k: v for k, v in status.items() if v is not None}}
+
+    def patch_status_at(
+        self, plural: str, namespace: str, name: str, resource_version: str, status: dict[str, Any]
+    ) -> bool:
+        if resource_version != self.obj["metadata"]["resourceVersion"]:
+            return False
+        self.patch_status(plural, namespace, name, status)
+        self.obj["metadata"]["resourceVersion"] = str(int(resource_version) + 1)
+        return True
 
 
 def closed_port() -> int:
@@ -554,7 +566,13 @@ def verified_version() -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelVersion",
-        "metadata": {"name": "churn-v9", "namespace": "ml", "uid": "u", "generation": 1},
+        "metadata": {
+            "name": "churn-v9",
+            "namespace": "ml",
+            "uid": "u",
+            "generation": 1,
+            "resourceVersion": "7",
+        },
         "spec": {
             "model": "churn",
             "version": 9,
@@ -575,21 +593,34 @@ def verified_version() -> dict[str, Any]:
 def test_an_unreachable_store_is_retried_with_backoff_and_never_verified(
     monkeypatch: pytest.MonkeyPatch, unreachable_store: None
 ) -> None:
-    """The timer reports Unknown/StoreUnreachable, not verified, and backs off more each time."""
+    """A look reports Unknown/StoreUnreachable, not verified, and backs off more each time."""
     fake = FakeKube(verified_version())
     posted: list[Notice] = []
     monkeypatch.setattr(handlers, "kube", fake)
     monkeypatch.setattr(handlers, "_post", lambda obj, notice: posted.append(notice))
+    rechecks = Rechecks[tuple[str, str]](handlers.RECHECK_INTERVAL)
+    monkeypatch.setattr(handlers, "rechecks", rechecks)
+    key = ("ml", "churn-v9")
     before = unreachable_failures()
 
+    # The event of the version, verified long ago, plans a look at once.
+    version = ModelVersion.from_object(fake.obj)
+    now = time.monotonic()
+    due = handlers._on_clock(version, now)
+    assert due == now
+    rechecks.plan(key, due, now=now)
     delays = []
-    for retry in (0, 3):
-        with pytest.raises(kopf.TemporaryError) as raised:
-            handlers.recheck_model_version(
-                body=kopf.Body(fake.obj), namespace="ml", name="churn-v9", retry=retry
-            )
-        delays.append(raised.value.delay)
-    assert delays == [5, 40]
+    for _ in range(3):
+        assert rechecks.take_due(math.inf) == [key]
+        started = time.monotonic()
+        planned = handlers.look(key)
+        assert planned is not None
+        delays.append(round(planned - started))
+        # An event of the version (our own status write) does not cut the backoff short.
+        now = time.monotonic()
+        rechecks.plan(key, handlers._on_clock(ModelVersion.from_object(fake.obj), now), now=now)
+        assert rechecks.due_at(key) == planned
+    assert delays == [5, 10, 20]
 
     version = ModelVersion.from_object(fake.obj)
     assert version.status is not None
@@ -604,7 +635,7 @@ def test_an_unreachable_store_is_retried_with_backoff_and_never_verified(
         patch.get("artifact", {}).get("verified") is not True for patch in fake.status_patches
     )
     assert [(n.type, n.reason) for n in posted] == [("Warning", Reason.STORE_UNREACHABLE)]
-    assert unreachable_failures() == before + 2
+    assert unreachable_failures() == before + 3
 
 
 def test_check_artifact_turns_an_unreachable_store_into_an_outage(

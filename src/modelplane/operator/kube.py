@@ -15,7 +15,6 @@ from kubernetes import client, config
 
 from modelplane.api.bases import GROUP, VERSION
 
-
 HANDLER_THREADS = 32
 """Size of kopf's thread pool (`modelplane.operator.settings`), where handlers call the API."""
 
@@ -67,3 +66,21 @@ def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any])
     custom_objects().patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, plural, name, {"status": status}
     )
+
+
+def patch_status_at(
+    plural: str, namespace: str, name: str, resource_version: str, status: dict[str, Any]
+) -> bool:
+    """Merge-patch the status of one modelplane object if it is still at `resource_version`;
+    False if it is not (409) or is gone (404)."""
+    # The API server checks a resourceVersion given in a patch like one given in an update.
+    body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+    try:
+        custom_objects().patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, body
+        )
+    except client.ApiException as exc:
+        if exc.status in (404, 409):
+            return False
+        raise
+    return True

@@ -45,7 +45,7 @@ _announced_guard = threading.Lock()
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def modelversions_by_run(
+async def modelversions_by_run(
     body: kopf.Body, namespace: str | None, **_: Any
 ) -> dict[tuple[str, str], RunHolder] | None:
     """ModelVersions by (namespace, run), leaving out those being deleted."""
@@ -62,7 +62,7 @@ def modelversions_by_run(
 
 
 @kopf.index(GROUP, VERSION, RUNS)
-def run_finalizers(
+async def run_finalizers(
     meta: kopf.Meta, namespace: str | None, name: str | None, **_: Any
 ) -> dict[tuple[str, str], RunFinalizerState] | None:
     """Runs by (namespace, name): whether they carry our finalizer and are being deleted."""
@@ -85,13 +85,20 @@ def sync_run_finalizer(namespace: str, run: str, indexes: Indexes) -> None:
     """
     with locks.hold(RUNS, namespace, run):
         for _attempt in range(_FINALIZER_ATTEMPTS):
-            wanted = bool(indexes.holders.get((namespace, run)))
-            known = list(indexes.runs.get((namespace, run), ()))
-            if not known or all(state.finalized == wanted for state in known):
+            if run_finalizer_settled(namespace, run, indexes):
                 return
+            wanted = bool(indexes.holders.get((namespace, run)))
             if _write_run_finalizer(namespace, run, wanted=wanted):
                 return
         logger.warning("gave up on the finalizer of run %s/%s after conflicts", namespace, run)
+
+
+def run_finalizer_settled(namespace: str, run: str, indexes: Indexes) -> bool:
+    """Whether the indexes say `run` carries our finalizer exactly when a version names it (or
+    the run is not known), so `sync_run_finalizer` has nothing to do. Quick: no API call."""
+    wanted = bool(indexes.holders.get((namespace, run)))
+    known = list(indexes.runs.get((namespace, run), ()))
+    return not known or all(state.finalized == wanted for state in known)
 
 
 def _write_run_finalizer(namespace: str, run: str, *, wanted: bool) -> bool:

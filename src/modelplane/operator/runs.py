@@ -22,7 +22,12 @@ Indexes defined here, for any handler of the operator (kopf passes them as keywo
 * `runs_by_experiment`: (namespace, experiment) -> RunRecord of each of its runs.
 * `runs_by_reference`: (namespace, kind, name) -> names of the runs that name that object,
   kind being "Experiment", "Run" (the parent) or "ModelVersion" (the evaluated version).
-* `modelversions_by_name`: (namespace, name) -> name, for existence checks.
+
+Whether a ModelVersion exists is read from `modelversions_by_model`
+(`modelplane.operator.versionstages`): a version's name says its model, so no index of its own
+is needed (one index handler fewer for each of 10,000 versions at a start). The ADDED and
+DELETED events of ModelVersions reach `refresh_referrers` from the ModelVersion handler
+(`modelplane.operator.modelversions`) rather than from a handler of their own here.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import kopf
 from kubernetes.client import ApiException
 from pydantic import ValidationError
 
-from modelplane.api import GROUP, VERSION, Experiment, ModelVersion, Run
+from modelplane.api import GROUP, Experiment, ModelVersion, Run
 from modelplane.core.experiments import RunRecord, run_record
 from modelplane.core.runs import (
     Reference,
@@ -53,12 +58,12 @@ from modelplane.core.runs import (
 from modelplane.core.statuses import StatusPlan, describe_error, plan_invalid
 from modelplane.operator import kube
 from modelplane.operator.instrumentation import reconciling
+from modelplane.operator.versionindexes import Indexes, VersionsIndex, version_indexed
 
 log = logging.getLogger(__name__)
 
 RUNS = f"{Run.crd.plural}.{GROUP}"
 EXPERIMENTS = f"{Experiment.crd.plural}.{GROUP}"
-MODELVERSIONS = f"{ModelVersion.crd.plural}.{GROUP}"
 
 PLURALS = {
     RefKind.EXPERIMENT: Experiment.crd.plural,
@@ -77,24 +82,6 @@ RefKey = tuple[str, str, str]
 # -- Writing status -------------------------------------------------------------------------
 
 
-def patch_status_at(
-    plural: str, namespace: str, name: str, resource_version: str, status: dict[str, Any]
-) -> bool:
-    """Merge-patch an object's status if it is still at `resource_version`; False if it is not
-    (409) or is gone (404). Blocking: call it from a thread."""
-    # The API server checks a resourceVersion given in a patch like one given in an update.
-    body = {"metadata": {"resourceVersion": resource_version}, "status": status}
-    try:
-        kube.custom_objects().patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, body
-        )
-    except ApiException as exc:
-        if exc.status in (404, 409):
-            return False
-        raise
-    return True
-
-
 async def apply_plan(plural: str, obj: Mapping[str, Any], plan: StatusPlan) -> bool:
     """Write a plan's patch to `obj` (as of its resourceVersion) and post its Events if written.
 
@@ -105,7 +92,7 @@ async def apply_plan(plural: str, obj: Mapping[str, Any], plan: StatusPlan) -> b
         return False
     metadata = obj["metadata"]
     written = await asyncio.to_thread(
-        patch_status_at,
+        kube.patch_status_at,
         plural,
         metadata["namespace"],
         metadata["name"],
@@ -163,13 +150,6 @@ async def runs_by_reference(
     return {(namespace or "", ref.kind.value, ref.name): name for ref in references(run.spec)}
 
 
-@kopf.index(MODELVERSIONS)
-async def modelversions_by_name(
-    *, namespace: str | None, name: str, **_: Any
-) -> dict[NameKey, str]:
-    return {(namespace or "", name): name}
-
-
 # -- Reconciling ----------------------------------------------------------------------------
 
 
@@ -179,14 +159,13 @@ class Lookups:
 
     experiments: Mapping[NameKey, Any]
     runs: Mapping[NameKey, Any]
-    modelversions: Mapping[NameKey, Any]
+    modelversions: VersionsIndex
+    """ModelVersions by (namespace, model)."""
 
     def indexed(self, namespace: str, ref: Reference) -> bool:
-        index = {
-            RefKind.EXPERIMENT: self.experiments,
-            RefKind.RUN: self.runs,
-            RefKind.MODEL_VERSION: self.modelversions,
-        }[ref.kind]
+        if ref.kind is RefKind.MODEL_VERSION:
+            return version_indexed(self.modelversions, namespace, ref.name)
+        index = self.experiments if ref.kind is RefKind.EXPERIMENT else self.runs
         return (namespace, ref.name) in index
 
 
@@ -254,8 +233,15 @@ def _lookups(indexes: Mapping[str, Any]) -> Lookups:
     return Lookups(
         experiments=_index(indexes, "experiments_by_name"),
         runs=_index(indexes, "runs_by_name"),
-        modelversions=_index(indexes, "modelversions_by_name"),
+        modelversions=Indexes.from_kwargs(indexes).versions,
     )
+
+
+async def refresh_referrers(namespace: str, ref: Reference, indexes: Mapping[str, Any]) -> None:
+    """Reconcile the runs that name `ref` after it appeared or went, from a handler of its own
+    kind (`indexes`: the handler's keyword arguments)."""
+    by_reference = _index(indexes, "runs_by_reference")
+    await refresh_dependents(namespace, ref, _lookups(indexes), by_reference)
 
 
 # kopf passes the indexes as keyword arguments named after them; its callback protocols admit
@@ -285,18 +271,6 @@ async def experiment_added_or_deleted(
     """The runs of an experiment that appeared or went re-check their lineage."""
     if type in ("ADDED", "DELETED"):
         ref = Reference(RefKind.EXPERIMENT, name)
-        await refresh_dependents(
-            namespace or "", ref, _lookups(kwargs), _index(kwargs, "runs_by_reference")
-        )
-
-
-@kopf.on.event(MODELVERSIONS)
-async def modelversion_added_or_deleted(
-    *, type: str | None, namespace: str | None, name: str, **kwargs: Any
-) -> None:
-    """The runs that evaluate a version that appeared or went re-check their lineage."""
-    if type in ("ADDED", "DELETED"):
-        ref = Reference(RefKind.MODEL_VERSION, name)
         await refresh_dependents(
             namespace or "", ref, _lookups(kwargs), _index(kwargs, "runs_by_reference")
         )

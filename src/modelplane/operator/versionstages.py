@@ -4,7 +4,8 @@ A ModelStage points at the live version of its model; every version of that mode
 stages it is live in. Two indexes hold what is needed (`modelversions_by_model`,
 `modelstages_by_model`), so no list is read. `model_stage_event` refreshes a model's versions on
 every ModelStage event (the status write that changes `liveVersion` included); the ModelVersion
-event handler (`modelplane.operator.modelversions`) calls `sync_stages` for the one version.
+event handler (`modelplane.operator.modelversions`) asks `stages_wanted` for the one version and
+writes only when it lists other stages.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ MODELSTAGES = "modelstages"
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def modelversions_by_model(
+async def modelversions_by_model(
     body: kopf.Body, namespace: str | None, **_: Any
 ) -> dict[tuple[str, str], VersionStages] | None:
     """ModelVersions by (namespace, model), with the stages their status lists."""
@@ -46,7 +47,7 @@ def modelversions_by_model(
 
 
 @kopf.index(GROUP, VERSION, MODELSTAGES)
-def modelstages_by_model(
+async def modelstages_by_model(
     body: kopf.Body, namespace: str | None, **_: Any
 ) -> dict[tuple[str, str], StagePointer] | None:
     """ModelStages by (namespace, model): the stage name and its live version."""
@@ -83,19 +84,20 @@ def refresh_stages(namespace: str, model: str, indexes: Indexes) -> None:
     for entry in list(indexes.versions.get((namespace, model), ())):
         desired = stages_of_version(entry.version, pointers)
         if list(entry.stages) != desired:
-            _write_stages(namespace, entry.name, desired)
+            write_stages(namespace, entry.name, desired)
 
 
-def sync_stages(namespace: str, name: str, version: ModelVersion, stages: StagesIndex) -> None:
-    """Writes `status.stages` of one version if the stages it lists are out of date."""
+def stages_wanted(namespace: str, version: ModelVersion, stages: StagesIndex) -> list[str] | None:
+    """The stages `version` should list, or None when it lists them already. Quick: no API
+    call."""
     pointers = list(stages.get((namespace, version.spec.model), ()))
     desired = stages_of_version(version.spec.version, pointers)
     current = list(version.status.stages or ()) if version.status else []
-    if current != desired:
-        _write_stages(namespace, name, desired)
+    return None if current == desired else desired
 
 
-def _write_stages(namespace: str, name: str, stages: list[str]) -> None:
+def write_stages(namespace: str, name: str, stages: list[str]) -> None:
+    """Writes `status.stages` of one version (None when it is live in no stage)."""
     logger.info("ModelVersion %s/%s is live in %s", namespace, name, stages or "no stage")
     try:
         kube.patch_status(PLURAL, namespace, name, {"stages": stages or None})
