@@ -205,11 +205,13 @@ def arguments(
 # -- the cluster and the operator ------------------------------------------------------------
 
 
-def bench_cluster() -> Any:
-    """The benchmarks' own local control plane, started (or reused) and with the CRDs."""
+def bench_cluster(name: str = CLUSTER_NAME) -> Any:
+    """The benchmarks' own local control plane, started (or reused) and with the CRDs.
+
+    Another `name` gives a benchmark a control plane of its own, away from the others."""
     from modelplane.localcluster.cluster import LocalCluster  # noqa: PLC0415 - heavy import
 
-    cluster = LocalCluster(CLUSTER_NAME)
+    cluster = LocalCluster(name)
     cluster.up(progress=lambda line: print(f"[cluster] {line}"))
     kubectl = str(cluster.kubectl_path())
     crds = sorted((REPO / "crds").glob("*.yaml"))
@@ -258,9 +260,16 @@ class Operator:
     """`python -m modelplane.operator` as a child process, over all namespaces or one."""
 
     def __init__(
-        self, cluster: Any, log_path: Path, *, webhook: bool = True, namespace: str | None = None
+        self,
+        cluster: Any,
+        log_path: Path,
+        *,
+        webhook: bool = True,
+        namespace: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.env = env or {}
         self.scope = f"--namespace={namespace}" if namespace else "--all-namespaces"
         self.log_path = log_path
         self.webhook = webhook
@@ -278,6 +287,7 @@ class Operator:
         """Start it and wait until it is live; returns the seconds that took."""
         started = time.monotonic()
         env = {**os.environ, **self.cluster.s3().env(), "KUBECONFIG": str(self.cluster.kubeconfig)}
+        env.update(self.env)
         if self.webhook:
             env["MODELPLANE_WEBHOOK"] = "local"
         with self.log_path.open("ab") as log:
@@ -332,12 +342,18 @@ class Operator:
         """VmRSS of the operator process, in MiB."""
         return rss_mib(self.pid)
 
+    def peak_rss_mib(self) -> float:
+        """VmHWM of the operator process (its highest RSS so far), in MiB."""
+        return rss_mib(self.pid, "VmHWM")
 
-def rss_mib(pid: int) -> float:
+
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of a process from /proc/<pid>/status, in MiB: VmRSS by default, or e.g.
+    VmHWM (the peak RSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def parse_prometheus(text: str) -> dict[str, float]:

@@ -30,10 +30,14 @@ Targets: re-check <= 30 s; writes to <= 1 % of the objects when nothing changed;
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
+import os
 import re
 import secrets
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    CLUSTER_NAME,
     Operator,
     Results,
     api_client,
@@ -153,25 +158,37 @@ def reconciles(operator: Operator) -> dict[str, float]:
     }
 
 
-def apiserver_writes(kubectl: list[str]) -> dict[str, float]:
-    """Mutating requests served so far, by resource/subresource, from the API server's
+def apiserver_requests(kubectl: list[str]) -> dict[str, float]:
+    """Requests served so far, by "resource[/subresource] VERB", from the API server's
     `apiserver_request_total`."""
     text = subprocess.run(  # noqa: S603 - our own kubectl with fixed arguments
         [*kubectl, "get", "--raw", "/metrics"], check=True, capture_output=True, text=True
     ).stdout
-    writes: dict[str, float] = {}
+    requests: dict[str, float] = {}
     for key, value in parse_prometheus(text).items():
         if not key.startswith("apiserver_request_total{"):
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', key))
-        if labels.get("verb") not in WRITE_VERBS:
-            continue
         name = labels.get("resource", "")
         if labels.get("subresource"):
             name += "/" + labels["subresource"]
-        name += f" {labels['verb']}"
-        writes[name] = writes.get(name, 0.0) + value
-    return writes
+        name += f" {labels.get('verb', '')}"
+        requests[name] = requests.get(name, 0.0) + value
+    return requests
+
+
+def request_deltas(
+    before: dict[str, float], after: dict[str, float]
+) -> dict[str, dict[str, float]]:
+    """The requests served between two `apiserver_requests` readings, split into writes
+    (mutating verbs) and reads."""
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    split: dict[str, dict[str, float]] = {"writes": {}, "reads": {}}
+    for key, value in sorted(delta.items()):
+        if value > 0:
+            verb = key.rpartition(" ")[2]
+            split["writes" if verb in WRITE_VERBS else "reads"][key] = value
+    return split
 
 
 def wait_idle(
@@ -271,23 +288,79 @@ def events_since(api: Any, namespace: str, since: datetime) -> int:
     return count
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
+
+def start_profiler(pid: int, path: Path, mode: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling `pid` into `path` in its "raw" (collapsed stacks) format: every busy
+    thread (`mode` wall) or the thread holding the GIL (gil). `uv run --with py-spy` puts
+    py-spy on the PATH."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("--profile needs py-spy: uv run --with py-spy python -m bench.scale ...")
+    return subprocess.Popen(  # noqa: S603 - py-spy from PATH with fixed arguments
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "-o",
+            str(path),
+            *(["--gil"] if mode == "gil" else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    """Stops py-spy the way Ctrl-C does, so that it writes its file."""
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
 def restart_and_measure(
-    cluster: Any, custom: Any, namespace: str, log: Path, needs: dict[str, int]
+    cluster: Any,
+    custom: Any,
+    namespace: str,
+    log: Path,
+    needs: dict[str, int],
+    *,
+    env: dict[str, str],
+    profile: Path | None,
+    profile_mode: str = "wall",
 ) -> dict[str, Any]:
     """Start a fresh operator over the settled objects and measure its re-check."""
     kubectl = [str(cluster.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}"]
     api = custom.api_client
-    writes_before = apiserver_writes(kubectl)
+    requests_before = apiserver_requests(kubectl)
     versions_before = versions(api, namespace)
     since = datetime.now(UTC).replace(microsecond=0)
     log_offset = log.stat().st_size
-    restart = Operator(cluster, log, webhook=False, namespace=namespace)
+    restart = Operator(cluster, log, webhook=False, namespace=namespace, env=env)
     restarted = time.monotonic()
     live_s = restart.start()
+    profiler = start_profiler(restart.pid, profile, profile_mode) if profile is not None else None
     try:
         idle = wait_idle(restart, restarted, needs, RESTART_TIMEOUT)
         rss = restart.rss_mib()
-        writes_after = apiserver_writes(kubectl)
+        peak = restart.peak_rss_mib()
+        cpu = process_cpu_seconds(restart.pid)
+        if profiler is not None:
+            stop_profiler(profiler)
+        requests_after = apiserver_requests(kubectl)
         versions_after = versions(api, namespace)
         events = events_since(api, namespace, since)
         still_ready = {
@@ -300,8 +373,7 @@ def restart_and_measure(
         for line in log.read_text(errors="replace")[log_offset:].splitlines()
         if " ERROR " in line
     ]
-    delta = {k: v - writes_before.get(k, 0.0) for k, v in writes_after.items()}
-    delta = {k: v for k, v in delta.items() if v > 0}
+    delta = request_deltas(requests_before, requests_after)
     changed = sorted(k for k, v in versions_after.items() if versions_before.get(k) != v)
     by_kind: dict[str, int] = {}
     for key in changed:
@@ -312,56 +384,145 @@ def restart_and_measure(
         "objects_changed_by_kind": by_kind,
         "objects_changed_examples": changed[:10],
         "events_posted": events,
-        "restart": {"live_s": live_s, **idle},
-        "cluster_writes_by_resource": delta,
+        "restart": {"live_s": live_s, "operator_cpu_s": cpu, **idle},
+        "cluster_writes_by_resource": delta["writes"],
+        "cluster_reads_by_resource": delta["reads"],
         "rss_mib": rss,
+        "peak_rss_mib": peak,
         "ready_after_restart": still_ready,
         "operator_errors_after_restart": errors[:20],
     }
 
 
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        default=CLUSTER_NAME,
+        help="the local control plane to use (default: %(default)s, shared with the other "
+        "benchmarks); another name starts one of its own",
+    )
+    parser.add_argument(
+        "--results",
+        default=None,
+        metavar="NAME",
+        help="write bench/results/NAME.json (default: scale, or scale_quick with --quick)",
+    )
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for the operator processes (repeatable), e.g. "
+        "MALLOC_ARENA_MAX=2",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("wall", "gil"),
+        default=None,
+        help="sample the restarted operator with py-spy into /tmp/<namespace>-restart.pyspy "
+        "(collapsed stacks): every busy thread (wall) or only the one holding the GIL (gil, "
+        "close to the Python code's CPU); needs `uv run --with py-spy`",
+    )
+
+
 def main() -> None:
-    args = arguments(__doc__)
+    args = arguments(__doc__, options)
     from kubernetes import client as k8s  # noqa: PLC0415
 
     models = 100 if args.quick else 1000
-    cluster = bench_cluster()
+    env = dict(item.split("=", 1) for item in args.operator_env)
+    cluster = bench_cluster(args.cluster)
     api = api_client(cluster)
     custom = k8s.CustomObjectsApi(api)
     namespace = f"bench-scale-{secrets.token_hex(3)}"
     k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
-    n_mv, n_ms, created = populate(cluster, custom, namespace, models)
     log = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
-    operator = Operator(cluster, log, webhook=False, namespace=namespace)
-    operator.start()
-    print(f"operator pid {operator.pid}, log {log}")
+    profile = Path(tempfile.gettempdir()) / f"{namespace}-restart.pyspy" if args.profile else None
     try:
-        first_ready_s = wait_all_ready(custom, namespace, n_mv, n_ms)
-        wait_idle(operator, time.monotonic(), {}, STEADY_TIMEOUT)
-        rss_before = operator.rss_mib()
+        n_mv, n_ms, created = populate(cluster, custom, namespace, models)
+        operator = Operator(cluster, log, webhook=False, namespace=namespace, env=env)
+        operator.start()
+        print(f"operator pid {operator.pid}, log {log}")
+        try:
+            first_ready_s = wait_all_ready(custom, namespace, n_mv, n_ms)
+            wait_idle(operator, time.monotonic(), {}, STEADY_TIMEOUT)
+            rss_before = operator.rss_mib()
+            peak_before = operator.peak_rss_mib()
+            cpu_before = process_cpu_seconds(operator.pid)
+        finally:
+            operator.stop()
+        measured = restart_and_measure(
+            cluster,
+            custom,
+            namespace,
+            log,
+            {"ModelVersion": n_mv, "ModelStage": n_ms},
+            env=env,
+            profile=profile,
+            profile_mode=args.profile or "wall",
+        )
+        report(
+            args.results or ("scale_quick" if args.quick else "scale"),
+            args.quick,
+            {
+                "cluster": args.cluster,
+                "operator_env": env,
+                # Set to run another copy of the code (e.g. a snapshot of an earlier commit).
+                "pythonpath": os.environ.get("PYTHONPATH"),
+                "models": models,
+                "modelversions": n_mv,
+                "modelstages": n_ms,
+                "create_seconds": created,
+                "first_ready_s": first_ready_s,
+                "rss_mib_before_restart": rss_before,
+                "peak_rss_mib_before_restart": peak_before,
+                "operator_cpu_s_before_restart": cpu_before,
+                "operator_log": str(log),
+                "profile": str(profile) if profile is not None else None,
+                **measured,
+            },
+        )
     finally:
-        operator.stop()
-    measured = restart_and_measure(
-        cluster, custom, namespace, log, {"ModelVersion": n_mv, "ModelStage": n_ms}
-    )
-    report(
-        args.quick,
-        {
-            "models": models,
-            "modelversions": n_mv,
-            "modelstages": n_ms,
-            "create_seconds": created,
-            "first_ready_s": first_ready_s,
-            "rss_mib_before_restart": rss_before,
-            "operator_log": str(log),
-            **measured,
-        },
-    )
-    k8s.CoreV1Api(api).delete_namespace(namespace)
+        delete_namespace(api, namespace)
     finish(cluster, args)
 
 
-def report(quick: bool, data: dict[str, Any]) -> None:
+def delete_namespace(api: Any, namespace: str) -> None:
+    """Deletes the benchmark's namespace, and the finalizers that would hold it with no
+    operator running (kopf's, on objects with timers), so the cluster stays usable."""
+    from kubernetes import client as k8s  # noqa: PLC0415
+
+    print(f"deleting namespace {namespace}")
+    k8s.CoreV1Api(api).delete_namespace(namespace)
+    custom = k8s.CustomObjectsApi(api)
+
+    def release(plural: str, name: str) -> None:
+        with contextlib.suppress(Exception):  # gone meanwhile
+            custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, {"metadata": {"finalizers": None}}
+            )
+
+    for plural in ("modelversions", "modelstages"):
+        held: list[str] = []
+        token = None
+        while True:
+            page = custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, limit=500, _continue=token
+            )
+            held += [
+                obj["metadata"]["name"]
+                for obj in page["items"]
+                if obj["metadata"].get("finalizers")
+            ]
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda name, p=plural: release(p, name), held))
+        print(f"  released {len(held)} {plural}")
+
+
+def report(name: str, quick: bool, data: dict[str, Any]) -> None:
     objects = data["modelversions"] + data["modelstages"]
     restart = data["restart"]
     share = data["objects_changed"] / objects
@@ -403,12 +564,21 @@ def report(quick: bool, data: dict[str, Any]) -> None:
             "RSS before restart / after re-check",
             f"{data['rss_mib_before_restart']:.0f} / {data['rss_mib']:.0f} MiB",
         ],
+        [
+            "peak RSS (VmHWM) in the initial sync / in the restart",
+            f"{data['peak_rss_mib_before_restart']:.0f} / {data['peak_rss_mib']:.0f} MiB",
+        ],
+        [
+            "operator CPU: initial sync / restart until idle",
+            f"{data['operator_cpu_s_before_restart']:.1f} / {restart['operator_cpu_s']:.1f} s",
+        ],
         ["Ready after restart", str(data["ready_after_restart"])],
     ]
     print(table(["measure", "value"], rows))
-    print("\nwrites during the restart window, whole cluster (API server counter deltas;")
+    print("\nrequests during the restart window, whole cluster (API server counter deltas;")
     print("they include anything else running on the cluster at the time):")
-    print(table(["resource verb", "count"], sorted(data["cluster_writes_by_resource"].items())))
+    print(table(["resource verb (writes)", "count"], data["cluster_writes_by_resource"].items()))
+    print(table(["resource verb (reads)", "count"], data["cluster_reads_by_resource"].items()))
     print()
     print(
         table(
@@ -418,7 +588,7 @@ def report(quick: bool, data: dict[str, Any]) -> None:
     )
     if data["operator_errors_after_restart"]:
         print("operator errors after restart:", *data["operator_errors_after_restart"], sep="\n")
-    results = Results("scale", quick)
+    results = Results(name, quick)
     results.data = {**data, "met": {k: ok for k, (ok, _, _) in checks.items()}}
     results.write()
 
