@@ -276,7 +276,11 @@ def operator(
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     op = Operator(cluster.kubeconfig, s3.env(), log_path)
     op.start()
-    _wait_until_serving(cluster, op)
+    try:
+        _wait_until_serving(cluster, op)
+    except BaseException:
+        op.stop()  # A fixture that fails in setup is never torn down: do not leave it running.
+        raise
     yield op
     crashed = not op.alive()
     op.stop()
