@@ -11,10 +11,11 @@ Triggers:
 - every event of a serving Deployment (label `modelplane.io/stage`, watched with that label
   as a server-side selector), mapped to the ModelStage that controls it: this is how a rollout
   is followed;
-- every event of a ModelVersion, for the stages of its model waiting to promote that version
-  (index `modelstages_awaiting`): a version becoming Ready or gaining an evaluation;
-- a change of a stage's live version, for the other stages of its model that wait (the
-  `requireStage` gate);
+- every event of a ModelVersion that changes what a stage reads of it (all but its
+  `status.stages`), for the stages of its model waiting to promote that version (index
+  `modelstages_awaiting`): a version becoming Ready or gaining an evaluation;
+- a change of a stage's live version, for the stages of its model that wait with a
+  `requireStage` gate naming that stage;
 - a timer every `RECHECK_INTERVAL` seconds for stages that wait or are not Ready (gates that
   need time to pass, anything missed).
 
@@ -53,7 +54,7 @@ import kopf
 from kubernetes.client import ApiException
 from pydantic import ValidationError
 
-from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
+from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion, model_version_name
 from modelplane.core.gates import evaluate_gates
 from modelplane.core.promotions import (
     OWNED_FIELDS,
@@ -77,8 +78,9 @@ from modelplane.core.rollouts import (
 from modelplane.core.statuses import Note, StatusPlan, describe_error, owned_patch, plan_invalid
 from modelplane.metrics import GATE_FAILURES, LIVE_VERSION, PROMOTIONS, ROLLBACKS
 from modelplane.operator import kube
-from modelplane.operator.gateinputs import collect_gate_inputs, fetch_model_version
+from modelplane.operator.gateinputs import MODELVERSIONS, collect_gate_inputs
 from modelplane.operator.instrumentation import reconciling
+from modelplane.operator.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +96,12 @@ _INVALID = (400, 422)
 
 @dataclass(frozen=True)
 class Awaiting:
-    """A ModelStage of a model that is not settled: the version it wants to make live."""
+    """A ModelStage of a model that is not settled: the version it wants to make live, and
+    the stage its requireStage gate names (lower case), whose live version it depends on."""
 
     name: str
     version: int
+    required_stage: str | None = None
 
 
 AwaitingIndex = kopf.Index[tuple[str, str], Awaiting]
@@ -113,7 +117,11 @@ def modelstages_awaiting(
         return None
     if not needs_recheck(stage):
         return None
-    return {(namespace, stage.spec.model): Awaiting(stage.metadata.name, stage.spec.version)}
+    gates = stage.spec.gates
+    required = gates.require_stage.name.lower() if gates and gates.require_stage else None
+    return {
+        (namespace, stage.spec.model): Awaiting(stage.metadata.name, stage.spec.version, required)
+    }
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -132,30 +140,42 @@ def model_stage_event(
     """Reconcile the stage; when its live version changed, the stages of its model that wait."""
     if namespace is None:
         return
+    _stages.observe(body, deleted=type == "DELETED")
     if type == "DELETED":
         _forget(namespace, name, body)
         return
     reconcile(namespace, name)
     stage = _parse(body)
     if stage is not None and _live_version_changed(namespace, name, stage):
-        _reconcile_awaiting(namespace, stage.spec.model, kwargs, exclude=name)
+        _reconcile_awaiting(
+            namespace, stage.spec.model, kwargs, required_stage=stage.spec.stage.lower()
+        )
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={STAGE_LABEL: kopf.PRESENT})
-def serving_deployment_event(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+def serving_deployment_event(
+    *, type: str | None, body: kopf.Body, namespace: str | None, **_: Any
+) -> None:
     """A serving Deployment changed (its rollout moved on, or it was deleted): reconcile the
     ModelStage that controls it."""
+    _deployments.observe(body, deleted=type == "DELETED")
     owner = _controlling_stage(body.get("metadata") or {})
     if namespace is not None and owner is not None:
         reconcile(namespace, owner)
 
 
 @kopf.on.event(GROUP, VERSION, "modelversions")
-def model_version_event(*, body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
-    """A ModelVersion changed: the stages waiting to promote exactly that version look again."""
+def model_version_event(
+    *, type: str | None, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any
+) -> None:
+    """A ModelVersion changed in what a stage reads of it: the stages waiting to promote
+    exactly that version look again."""
     spec = body.get("spec") or {}
     model, version = spec.get("model"), spec.get("version")
     if namespace is None or not isinstance(model, str) or not isinstance(version, int):
+        return
+    _versions.observe(body, deleted=type == "DELETED")
+    if not _version_content_changed(namespace, name, body, deleted=type == "DELETED"):
         return
     _reconcile_awaiting(namespace, model, kwargs, version=version)
 
@@ -202,6 +222,10 @@ class _Coalescer:
 
 
 _coalescer = _Coalescer()
+# What the reconciliations read (`modelplane.operator.watchcache`), fed by the event handlers.
+_stages = WatchCache(every=True)
+_deployments = WatchCache(every=True)
+_versions = WatchCache(every=False)
 
 
 def reconcile(namespace: str, name: str) -> None:
@@ -211,7 +235,7 @@ def reconcile(namespace: str, name: str) -> None:
 
 def _reconcile_once(namespace: str, name: str) -> None:
     with reconciling(KIND):
-        obj = kube.get(PLURAL, namespace, name)
+        obj = _stages.get(namespace, name, lambda: kube.get(PLURAL, namespace, name))
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return
         now = datetime.now(UTC)
@@ -247,8 +271,12 @@ def _read_world(namespace: str, stage: ModelStage) -> World:
 
 
 def _target(namespace: str, stage: ModelStage) -> ModelVersion | None:
+    name = model_version_name(stage.spec.model, stage.spec.version)
+    raw = _versions.get(namespace, name, lambda: kube.get(MODELVERSIONS, namespace, name))
+    if raw is None:
+        return None
     try:
-        return fetch_model_version(namespace, stage.spec.model, stage.spec.version)
+        return ModelVersion.from_object(raw)
     except ValidationError as error:
         logger.warning(
             "the ModelVersion of %s/%s does not parse: %s", namespace, stage.metadata.name, error
@@ -288,10 +316,12 @@ def _act(namespace: str, plan: Plan) -> str | None:
     (its event reconciles again), or the API server's reason for refusing the Deployment.
     """
     action = plan.action
+    if action is None:
+        return None
+    name = action.body["metadata"]["name"] if isinstance(action, Apply) else action.name
     apps = kube.apps()
     try:
         if isinstance(action, Apply):
-            name = action.body["metadata"]["name"]
             if action.create:
                 apps.create_namespaced_deployment(namespace, action.body)
             else:
@@ -307,6 +337,7 @@ def _act(namespace: str, plan: Plan) -> str | None:
             logger.info("deleted Deployment %s/%s: spec.serving is gone", namespace, action.name)
     except ApiException as error:
         if error.status in (404, 409):
+            _deployments.forget(namespace, name)
             return "conflict"
         if error.status in _INVALID:
             return _api_message(error)
@@ -342,6 +373,7 @@ def _patch_status_at(obj: Mapping[str, Any], patch: dict[str, Any]) -> bool:
             logger.debug(
                 "ModelStage %s changed meanwhile; its event reconciles it", metadata["name"]
             )
+            _stages.forget(metadata["namespace"], metadata["name"])
             return False
         raise
     return True
@@ -379,6 +411,10 @@ def _announce(obj: Mapping[str, Any], stage: ModelStage, world: World, plan: Pla
 
 
 def _read_deployment(namespace: str, name: str) -> dict[str, Any] | None:
+    return _deployments.get(namespace, name, lambda: _fetch_deployment(namespace, name))
+
+
+def _fetch_deployment(namespace: str, name: str) -> dict[str, Any] | None:
     try:
         response = kube.apps().read_namespaced_deployment(name, namespace, _preload_content=False)
     except ApiException as error:
@@ -415,20 +451,45 @@ def _live_version_changed(namespace: str, name: str, stage: ModelStage) -> bool:
     return changed
 
 
+# What the stages read of each ModelVersion, as last seen: its spec and its status but for
+# `status.stages` (which this operator rewrites on every change of a stage's live version, and
+# which no gate reads), hashed. Waking the waiting stages on every ModelVersion event would make
+# each promotion reconcile every waiting stage of the model again.
+_seen_versions: dict[tuple[str, str], int] = {}
+
+
+def _version_content_changed(
+    namespace: str, name: str, body: Mapping[str, Any], *, deleted: bool
+) -> bool:
+    key = (namespace, name)
+    status = {k: v for k, v in (body.get("status") or {}).items() if k != "stages"}
+    content = hash(json.dumps([body.get("spec"), status], sort_keys=True, default=str))
+    with _seen_guard:
+        changed = _seen_versions.get(key) != content
+        if deleted:
+            _seen_versions.pop(key, None)
+        else:
+            _seen_versions[key] = content
+    return changed or deleted
+
+
 def _reconcile_awaiting(
     namespace: str,
     model: str,
     kwargs: Mapping[str, Any],
     *,
     version: int | None = None,
-    exclude: str | None = None,
+    required_stage: str | None = None,
 ) -> None:
+    """Reconcile the model's waiting stages that want `version`, or whose requireStage gate
+    names `required_stage`."""
     index = cast("AwaitingIndex", kwargs["modelstages_awaiting"])
     waiting = sorted(
         {
             entry.name
             for entry in index.get((namespace, model), ())
-            if entry.name != exclude and (version is None or entry.version == version)
+            if (version is None or entry.version == version)
+            and (required_stage is None or entry.required_stage == required_stage)
         }
     )
     for name in waiting:
