@@ -108,3 +108,26 @@ def test_objects_without_a_namespace_and_name_are_ignored() -> None:
     cache = WatchCache(every=True)
     cache.observe({"metadata": {"name": "cluster-scoped"}})
     assert len(cache) == 0
+
+
+def test_the_answer_to_our_own_write_replaces_the_version_it_was_based_on() -> None:
+    cache = WatchCache(every=True)
+    cache.observe(obj("a", "1"))
+    based_on = cache.get("ns", "a", never)
+    assert based_on is not None
+    cache.written(based_on, obj("a", "2", status={"phase": "Done"}))
+    got = cache.get("ns", "a", never)
+    assert got is not None
+    assert got["metadata"]["resourceVersion"] == "2"
+
+
+def test_an_event_newer_than_the_read_is_not_replaced_by_a_write_answer() -> None:
+    cache = WatchCache(every=True)
+    cache.observe(obj("a", "1"))
+    based_on = cache.get("ns", "a", never)
+    assert based_on is not None
+    cache.observe(obj("a", "3"))  # someone else's write arrived first
+    cache.written(based_on, obj("a", "2"))
+    got = cache.get("ns", "a", never)
+    assert got is not None
+    assert got["metadata"]["resourceVersion"] == "3"

@@ -27,6 +27,7 @@ from modelplane.api import (
 from modelplane.core import approvals as approvals_
 from modelplane.core.gates import GateInputs, build_gate_inputs
 from modelplane.operator import kube
+from modelplane.operator.watchcache import MODEL_VERSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -35,26 +36,33 @@ MODELSTAGES = "modelstages"
 
 
 def fetch_model_version(
-    namespace: str, model: str, version: int, *, timeout: float | None = None
+    namespace: str, model: str, version: int, *, timeout: float | None = None, cached: bool = False
 ) -> ModelVersion | None:
     """The ModelVersion `<model>-v<version>`, or None when it does not exist.
+
+    ``cached`` reads the watch cache (`modelplane.operator.watchcache`) once the object has
+    been read: for reconciliations, whose guarded writes make a stale read harmless. Admission
+    reads the server: a refusal based on a stale copy would be final for the writer.
 
     An object that does not parse (it cannot: the CRD validates it) raises ValidationError;
     other API errors raise `kubernetes.client.ApiException`.
     """
-    try:
-        raw = kube.custom_objects().get_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            MODELVERSIONS,
-            model_version_name(model, version),
-            _request_timeout=timeout,
-        )
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
+    name = model_version_name(model, version)
+
+    def fetch() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = kube.custom_objects().get_namespaced_custom_object(
+                GROUP, VERSION, namespace, MODELVERSIONS, name, _request_timeout=timeout
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    raw = MODEL_VERSIONS.get(namespace, name, fetch) if cached else fetch()
+    if raw is None:
+        return None
     return ModelVersion.from_object(raw)
 
 
@@ -85,7 +93,7 @@ def collect_gate_inputs(
     Readiness of the version is a separate question: see `modelplane.core.gates.version_problem`
     and `fetch_model_version`.
     """
-    model_version = fetch_model_version(namespace, stage.spec.model, version)
+    model_version = fetch_model_version(namespace, stage.spec.model, version, cached=True)
     if model_version is None:
         return None
     return build_gate_inputs(

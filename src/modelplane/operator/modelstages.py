@@ -54,7 +54,7 @@ import kopf
 from kubernetes.client import ApiException
 from pydantic import ValidationError
 
-from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion, model_version_name
+from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
 from modelplane.core.gates import evaluate_gates
 from modelplane.core.promotions import (
     OWNED_FIELDS,
@@ -77,10 +77,9 @@ from modelplane.core.rollouts import (
 )
 from modelplane.core.statuses import Note, StatusPlan, describe_error, owned_patch, plan_invalid
 from modelplane.metrics import GATE_FAILURES, LIVE_VERSION, PROMOTIONS, ROLLBACKS
-from modelplane.operator import kube
-from modelplane.operator.gateinputs import MODELVERSIONS, collect_gate_inputs
+from modelplane.operator import kube, watchcache
+from modelplane.operator.gateinputs import collect_gate_inputs, fetch_model_version
 from modelplane.operator.instrumentation import reconciling
-from modelplane.operator.watchcache import WatchCache
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ def model_version_event(
     model, version = spec.get("model"), spec.get("version")
     if namespace is None or not isinstance(model, str) or not isinstance(version, int):
         return
-    _versions.observe(body, deleted=type == "DELETED")
+    watchcache.MODEL_VERSIONS.observe(body, deleted=type == "DELETED")
     if not _version_content_changed(namespace, name, body, deleted=type == "DELETED"):
         return
     _reconcile_awaiting(namespace, model, kwargs, version=version)
@@ -223,9 +222,8 @@ class _Coalescer:
 
 _coalescer = _Coalescer()
 # What the reconciliations read (`modelplane.operator.watchcache`), fed by the event handlers.
-_stages = WatchCache(every=True)
-_deployments = WatchCache(every=True)
-_versions = WatchCache(every=False)
+_stages = watchcache.STAGES
+_deployments = watchcache.SERVING_DEPLOYMENTS
 
 
 def reconcile(namespace: str, name: str) -> None:
@@ -271,12 +269,8 @@ def _read_world(namespace: str, stage: ModelStage) -> World:
 
 
 def _target(namespace: str, stage: ModelStage) -> ModelVersion | None:
-    name = model_version_name(stage.spec.model, stage.spec.version)
-    raw = _versions.get(namespace, name, lambda: kube.get(MODELVERSIONS, namespace, name))
-    if raw is None:
-        return None
     try:
-        return ModelVersion.from_object(raw)
+        return fetch_model_version(namespace, stage.spec.model, stage.spec.version, cached=True)
     except ValidationError as error:
         logger.warning(
             "the ModelVersion of %s/%s does not parse: %s", namespace, stage.metadata.name, error
@@ -325,7 +319,10 @@ def _act(namespace: str, plan: Plan) -> str | None:
             if action.create:
                 apps.create_namespaced_deployment(namespace, action.body)
             else:
-                apps.replace_namespaced_deployment(name, namespace, action.body)
+                answer = apps.replace_namespaced_deployment(
+                    name, namespace, action.body, _preload_content=False
+                )
+                _deployments.written(action.body, json.loads(answer.data))
             logger.info(
                 "%s Deployment %s/%s", "created" if action.create else "updated", namespace, name
             )
@@ -365,7 +362,7 @@ def _patch_status_at(obj: Mapping[str, Any], patch: dict[str, Any]) -> bool:
     metadata = obj["metadata"]
     body = {"metadata": {"resourceVersion": metadata.get("resourceVersion")}, "status": patch}
     try:
-        kube.custom_objects().patch_namespaced_custom_object_status(
+        answer = kube.custom_objects().patch_namespaced_custom_object_status(
             GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body
         )
     except ApiException as error:
@@ -376,6 +373,7 @@ def _patch_status_at(obj: Mapping[str, Any], patch: dict[str, Any]) -> bool:
             _stages.forget(metadata["namespace"], metadata["name"])
             return False
         raise
+    _stages.written(obj, answer)
     return True
 
 

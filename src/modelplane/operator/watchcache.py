@@ -77,6 +77,21 @@ class WatchCache:
                 body = self._bodies.setdefault(key, _stored(fetched))
         return copy.deepcopy(body)
 
+    def written(self, based_on: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+        """Keep the server's answer to a write made on top of `based_on`, unless an event has
+        replaced that version meanwhile (then the event is at least as new as the answer).
+
+        Without this, the next reconciliation would plan from the version before our own write
+        and have its write refused, until the write's event arrives."""
+        key = _key(answer)
+        if key is None:
+            return
+        expected = (based_on.get("metadata") or {}).get("resourceVersion")
+        with self._guard:
+            cached = self._bodies.get(key)
+            if cached is not None and cached["metadata"].get("resourceVersion") == expected:
+                self._bodies[key] = _stored(answer)
+
     def forget(self, namespace: str, name: str) -> None:
         """Drop an object whose write was refused as stale: the next read asks the server."""
         with self._guard:
@@ -101,3 +116,10 @@ def _stored(body: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
     return stored
+
+
+# The caches of this operator process. The ModelStage handlers (`modelplane.operator.modelstages`)
+# feed them from their watch events; the reconciliations and the gates webhook read them.
+STAGES = WatchCache(every=True)
+SERVING_DEPLOYMENTS = WatchCache(every=True)
+MODEL_VERSIONS = WatchCache(every=False)
