@@ -33,13 +33,16 @@ The two that fail closed are `persistent`: they stay configured while the operat
 The webhook configurations apply to the whole cluster; in namespaces the operator does not
 serve (`--namespace` patterns), the handlers do nothing and every write is admitted.
 
-Everything is read at admission time through the synchronous client, from plain handlers that
-kopf runs in its thread pool. The decisions themselves are pure functions in
-`modelplane.core.approvals` and `modelplane.core.gates`.
+`stamp` and `identity` are coroutines: they decide from the request alone and answer on the
+event loop, without waiting for a thread of the pool that reconciliations keep busy (only the
+SubjectAccessReview of an approval runs in a thread). `gates` reads the ModelVersion and the
+stages through the synchronous client, so kopf runs it in its thread pool. The decisions
+themselves are pure functions in `modelplane.core.approvals` and `modelplane.core.gates`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -94,7 +97,7 @@ def sets_version(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
 @kopf.on.mutate(
     GROUP, VERSION, PLURAL, id="stamp", operations=OPERATIONS, persistent=True, when=in_scope
 )
-def stamp(
+async def stamp(
     *,
     body: kopf.Body,
     userinfo: kopf.UserInfo,
@@ -123,7 +126,7 @@ def stamp(
 @kopf.on.validate(
     GROUP, VERSION, PLURAL, id="identity", operations=OPERATIONS, persistent=True, when=in_scope
 )
-def check_identity(
+async def check_identity(
     *,
     body: kopf.Body,
     userinfo: kopf.UserInfo,
@@ -153,7 +156,7 @@ def check_identity(
         needs_verb = needs_verb or verdict.needs_approve_verb
     metadata = body.get("metadata", {})
     namespace, name = metadata.get("namespace"), metadata.get("name")
-    if needs_verb and not may_approve(userinfo, namespace, name):
+    if needs_verb and not await asyncio.to_thread(may_approve, userinfo, namespace, name):
         raise kopf.AdmissionError(
             f"{username!r} may not approve ModelStage {namespace}/{name}: RBAC does not grant "
             f"the verb {approvals.APPROVE_VERB!r} on {PLURAL}.{GROUP}",
