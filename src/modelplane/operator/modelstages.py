@@ -20,10 +20,11 @@ Triggers:
   need time to pass, anything missed).
 
 Reconciliations of one stage never run at once: triggers that arrive while one runs are folded
-into a single re-run (`_Coalescer`), which keeps kopf's worker threads free. Writes are guarded:
-the status patch carries the resourceVersion the plan was made from, and the Deployment is
-replaced with its resourceVersion, so a stale plan is refused (409) and the newer object's event
-decides again.
+into a single re-run (`modelplane.operator.coalescing`), which keeps kopf's worker threads free.
+Reads come from the watch cache (`modelplane.operator.watchcache`), not GETs. Writes are
+guarded: the status patch carries the resourceVersion the plan was made from, and the
+Deployment is replaced with its resourceVersion, so a stale plan is refused (409) and the newer
+object's event decides again.
 
 The timer makes kopf keep its finalizer (`modelplane.io/finalizer`) on ModelStages, as on
 ModelVersions: deleting one waits for a running operator to stop its timer.
@@ -44,8 +45,7 @@ import contextlib
 import json
 import logging
 import os
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -57,10 +57,6 @@ from pydantic import ValidationError
 from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
 from modelplane.core.gates import evaluate_gates
 from modelplane.core.promotions import (
-    OWNED_FIELDS,
-    Apply,
-    Delete,
-    MarkGood,
     Plan,
     World,
     gates_needed,
@@ -70,14 +66,14 @@ from modelplane.core.promotions import (
 )
 from modelplane.core.rollouts import (
     FETCH_IMAGE_ENV,
-    LAST_GOOD_ANNOTATION,
     MODEL_LABEL,
     STAGE_LABEL,
     deployment_name,
 )
-from modelplane.core.statuses import Note, StatusPlan, describe_error, owned_patch, plan_invalid
-from modelplane.metrics import GATE_FAILURES, LIVE_VERSION, PROMOTIONS, ROLLBACKS
-from modelplane.operator import kube, watchcache
+from modelplane.core.statuses import describe_error, plan_invalid
+from modelplane.metrics import LIVE_VERSION
+from modelplane.operator import kube, stagewrites, watchcache
+from modelplane.operator.coalescing import Coalescer, LastSeen
 from modelplane.operator.gateinputs import collect_gate_inputs, fetch_model_version
 from modelplane.operator.instrumentation import reconciling
 
@@ -86,8 +82,6 @@ logger = logging.getLogger(__name__)
 PLURAL = "modelstages"
 KIND = "ModelStage"
 RECHECK_INTERVAL = 30.0
-# The API server's answers to a Deployment it will not take as written.
-_INVALID = (400, 422)
 
 
 # -- indexes -------------------------------------------------------------------------------
@@ -191,36 +185,7 @@ def recheck_model_stage(*, body: kopf.Body, namespace: str | None, name: str, **
 # -- reconciling ---------------------------------------------------------------------------
 
 
-class _Coalescer:
-    """Runs one function per key at a time; calls made meanwhile fold into one more run."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._running: set[tuple[str, str]] = set()
-        self._again: set[tuple[str, str]] = set()
-
-    def run(self, key: tuple[str, str], fn: Callable[[], None]) -> None:
-        with self._guard:
-            if key in self._running:
-                self._again.add(key)
-                return
-            self._running.add(key)
-        try:
-            while True:
-                fn()
-                with self._guard:
-                    if key not in self._again:
-                        self._running.discard(key)
-                        return
-                    self._again.discard(key)
-        except BaseException:
-            with self._guard:
-                self._running.discard(key)
-                self._again.discard(key)
-            raise
-
-
-_coalescer = _Coalescer()
+_coalescer = Coalescer()
 # What the reconciliations read (`modelplane.operator.watchcache`), fed by the event handlers.
 _stages = watchcache.STAGES
 _deployments = watchcache.SERVING_DEPLOYMENTS
@@ -240,7 +205,7 @@ def _reconcile_once(namespace: str, name: str) -> None:
         try:
             stage = ModelStage.from_object(obj)
         except ValidationError as error:
-            _write_invalid(obj, plan_invalid(obj, describe_error(error), now=now))
+            stagewrites.write_invalid(obj, plan_invalid(obj, describe_error(error), now=now))
             return
         world = _read_world(namespace, stage)
         plan = plan_stage(stage, world, now=now)
@@ -284,125 +249,23 @@ def _carry_out(
     """Make the plan's writes in its order; post Events and count metrics once written."""
     namespace = stage.metadata.namespace or ""
     if plan.status_first:
-        if not _write_status(obj, plan):
+        if not stagewrites.write_status(obj, plan):
             return
-        refused = _act(namespace, plan)
+        refused = stagewrites.act(namespace, plan)
         if refused not in (None, "conflict"):
             # The status already says what was decided; the next reconciliation tries again.
             logger.warning("rollback of %s/%s refused: %s", namespace, stage.metadata.name, refused)
-        _announce(obj, stage, world, plan)
+        stagewrites.announce(obj, stage, world, plan)
         return
     if plan.action is not None:
-        outcome = _act(namespace, plan)
+        outcome = stagewrites.act(namespace, plan)
         if outcome == "conflict":
             return
         if outcome is not None:
             # The API server refused the Deployment: the stage says so instead.
             plan = plan_stage(stage, replace(world, apply_error=outcome), now=now)
-    if _write_status(obj, plan):
-        _announce(obj, stage, world, plan)
-
-
-def _act(namespace: str, plan: Plan) -> str | None:
-    """Carry out the plan's Deployment action.
-
-    Returns None when done (or nothing to do), "conflict" when the Deployment changed meanwhile
-    (its event reconciles again), or the API server's reason for refusing the Deployment.
-    """
-    action = plan.action
-    if action is None:
-        return None
-    name = action.body["metadata"]["name"] if isinstance(action, Apply) else action.name
-    apps = kube.apps()
-    try:
-        if isinstance(action, Apply):
-            if action.create:
-                apps.create_namespaced_deployment(namespace, action.body)
-            else:
-                answer = apps.replace_namespaced_deployment(
-                    name, namespace, action.body, _preload_content=False
-                )
-                _deployments.written(action.body, json.loads(answer.data))
-            logger.info(
-                "%s Deployment %s/%s", "created" if action.create else "updated", namespace, name
-            )
-        elif isinstance(action, MarkGood):
-            patch = {"metadata": {"annotations": {LAST_GOOD_ANNOTATION: action.template_hash}}}
-            apps.patch_namespaced_deployment(action.name, namespace, patch)
-        elif isinstance(action, Delete):
-            apps.delete_namespaced_deployment(action.name, namespace)
-            logger.info("deleted Deployment %s/%s: spec.serving is gone", namespace, action.name)
-    except ApiException as error:
-        if error.status in (404, 409):
-            _deployments.forget(namespace, name)
-            return "conflict"
-        if error.status in _INVALID:
-            return _api_message(error)
-        raise
-    return None
-
-
-def _write_status(obj: Mapping[str, Any], plan: Plan) -> bool:
-    """Patch the status if it differs, as of the object's resourceVersion; False on a lost race.
-
-    True also when there was nothing to write."""
-    patch = owned_patch(obj.get("status"), plan.status, OWNED_FIELDS)
-    if patch is None:
-        return True
-    return _patch_status_at(obj, patch)
-
-
-def _write_invalid(obj: Mapping[str, Any], plan: StatusPlan) -> None:
-    if plan.patch is not None and _patch_status_at(obj, plan.patch):
-        for note in plan.notes:
-            _post(obj, note)
-
-
-def _patch_status_at(obj: Mapping[str, Any], patch: dict[str, Any]) -> bool:
-    metadata = obj["metadata"]
-    body = {"metadata": {"resourceVersion": metadata.get("resourceVersion")}, "status": patch}
-    try:
-        answer = kube.custom_objects().patch_namespaced_custom_object_status(
-            GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], body
-        )
-    except ApiException as error:
-        if error.status in (404, 409):
-            logger.debug(
-                "ModelStage %s changed meanwhile; its event reconciles it", metadata["name"]
-            )
-            _stages.forget(metadata["namespace"], metadata["name"])
-            return False
-        raise
-    _stages.written(obj, answer)
-    return True
-
-
-def _announce(obj: Mapping[str, Any], stage: ModelStage, world: World, plan: Plan) -> None:
-    """Events and metrics of a plan whose status was written."""
-    model, stage_name = stage.spec.model, stage.spec.stage
-    for note in plan.notes:
-        _post(obj, note)
-    if world.target is not None:
-        for note in plan.version_notes:
-            _post(world.target.to_manifest(), note)
-    for entry in plan.entries:
-        PROMOTIONS.labels(model=model, stage=stage_name, result=entry.result).inc()
-        if entry.result == "RolledBack":
-            ROLLBACKS.labels(model=model, stage=stage_name).inc()
-        logger.info(
-            "ModelStage %s/%s: %s %s",
-            stage.metadata.namespace,
-            stage.metadata.name,
-            entry.result,
-            entry.message,
-        )
-    for gate in plan.failed_gates:
-        GATE_FAILURES.labels(model=model, stage=stage_name, gate=gate).inc()
-    live = plan.status.live_version
-    if live is not None:
-        LIVE_VERSION.labels(
-            namespace=stage.metadata.namespace or "", model=model, stage=stage_name
-        ).set(live)
+    if stagewrites.write_status(obj, plan):
+        stagewrites.announce(obj, stage, world, plan)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -437,38 +300,28 @@ def _read_replicasets(namespace: str, stage: ModelStage) -> list[dict[str, Any]]
 
 
 # The live version last seen per stage, to wake the stages of a model only when it changes.
-_seen_live: dict[tuple[str, str], int | None] = {}
-_seen_guard = threading.Lock()
-
-
-def _live_version_changed(namespace: str, name: str, stage: ModelStage) -> bool:
-    live = stage.status.live_version if stage.status else None
-    with _seen_guard:
-        changed = _seen_live.get((namespace, name), -1) != live
-        _seen_live[(namespace, name)] = live
-    return changed
-
-
+_seen_live: LastSeen[int | None] = LastSeen()
 # What the stages read of each ModelVersion, as last seen: its spec and its status but for
 # `status.stages` (which this operator rewrites on every change of a stage's live version, and
 # which no gate reads), hashed. Waking the waiting stages on every ModelVersion event would make
 # each promotion reconcile every waiting stage of the model again.
-_seen_versions: dict[tuple[str, str], int] = {}
+_seen_versions: LastSeen[int] = LastSeen()
+
+
+def _live_version_changed(namespace: str, name: str, stage: ModelStage) -> bool:
+    live = stage.status.live_version if stage.status else None
+    return _seen_live.changed((namespace, name), live)
 
 
 def _version_content_changed(
     namespace: str, name: str, body: Mapping[str, Any], *, deleted: bool
 ) -> bool:
-    key = (namespace, name)
+    if deleted:
+        _seen_versions.forget((namespace, name))
+        return True
     status = {k: v for k, v in (body.get("status") or {}).items() if k != "stages"}
     content = hash(json.dumps([body.get("spec"), status], sort_keys=True, default=str))
-    with _seen_guard:
-        changed = _seen_versions.get(key) != content
-        if deleted:
-            _seen_versions.pop(key, None)
-        else:
-            _seen_versions[key] = content
-    return changed or deleted
+    return _seen_versions.changed((namespace, name), content)
 
 
 def _reconcile_awaiting(
@@ -497,8 +350,7 @@ def _reconcile_awaiting(
 def _forget(namespace: str, name: str, body: kopf.Body) -> None:
     """A stage was deleted: drop what the process remembers of it (its Deployment goes with it,
     through its ownerReference)."""
-    with _seen_guard:
-        _seen_live.pop((namespace, name), None)
+    _seen_live.forget((namespace, name))
     stage = _parse(body)
     if stage is not None:
         # A stage that never went live has no sample to remove.
@@ -521,22 +373,3 @@ def _parse(body: Mapping[str, Any]) -> ModelStage | None:
         return ModelStage.from_object(body)
     except ValidationError:
         return None
-
-
-def _post(obj: Mapping[str, Any], note: Note) -> None:
-    body = kopf.Body(cast("kopf.RawBody", dict(obj)))
-    if note.type == "Warning":
-        kopf.warn(body, reason=note.reason, message=note.message)
-    else:
-        kopf.info(body, reason=note.reason, message=note.message)
-
-
-def _api_message(error: ApiException) -> str:
-    """The message of a Kubernetes Status in an API error's body, else its reason."""
-    try:
-        status = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        status = None
-    if isinstance(status, dict) and status.get("message"):
-        return str(status["message"])
-    return f"{error.status} {error.reason}"
