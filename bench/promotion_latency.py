@@ -18,6 +18,7 @@ Target: p99 <= 0.5 s to the Deployment at 20 changes/s.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    CLUSTER_NAME,
     DISTRIBUTION_HEADERS,
     Distribution,
     Operator,
@@ -63,6 +65,9 @@ class Promotion:
     version: int
     sent: float
     patched: float | None = None
+    generation: int | None = None
+    """metadata.generation the patch produced: the operator has acted on this promotion once
+    status.observedGeneration reaches it."""
     deployed: float | None = None
     live: float | None = None
     superseded: bool = False
@@ -76,6 +81,8 @@ class Tracker:
     done: list[Promotion] = field(default_factory=list)
     served: dict[str, int | None] = field(default_factory=dict)
     live: dict[str, int | None] = field(default_factory=dict)
+    # The last status seen per stage: (liveVersion, observedGeneration, arrival time).
+    statuses: dict[str, tuple[int | None, int, float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def begin(self, promotion: Promotion) -> None:
@@ -95,14 +102,32 @@ class Tracker:
             if promotion and promotion.version == version and promotion.deployed is None:
                 promotion.deployed = at
 
-    def status(self, stage: str, version: int | None, at: float) -> None:
+    def status(self, stage: str, version: int | None, observed: int, at: float) -> None:
+        """A ModelStage status event. A promotion is live once the status names its version
+        as live at a generation at least the one its patch produced: a promotion back to the
+        version still live (its predecessor never went live) counts too."""
         with self.lock:
-            if self.live.get(stage) == version:
-                return
             self.live[stage] = version
+            self.statuses[stage] = (version, observed, at)
             promotion = self.pending.get(stage)
-            if promotion and promotion.version == version and promotion.live is None:
-                promotion.live = at
+            if promotion is not None:
+                self._check_live(promotion)
+
+    def answered(self, promotion: Promotion, generation: int, at: float) -> None:
+        """The patch was answered; its status event may have arrived before the answer."""
+        with self.lock:
+            promotion.patched = at
+            promotion.generation = generation
+            if self.pending.get(promotion.stage) is promotion:
+                self._check_live(promotion)
+
+    def _check_live(self, promotion: Promotion) -> None:
+        seen = self.statuses.get(promotion.stage)
+        if promotion.live is not None or promotion.generation is None or seen is None:
+            return
+        version, observed, at = seen
+        if version == promotion.version and observed >= promotion.generation:
+            promotion.live = at
 
 
 class Watcher(threading.Thread):
@@ -252,7 +277,7 @@ def run_schedule(
     current = {stage: tracker.live.get(f"{MODEL}-{stage}") or 1 for stage in stages}
 
     def promote(promotion: Promotion) -> None:
-        custom.patch_namespaced_custom_object(
+        answer = custom.patch_namespaced_custom_object(
             GROUP,
             VERSION,
             namespace,
@@ -260,9 +285,10 @@ def run_schedule(
             promotion.stage,
             {"spec": {"version": promotion.version}},
         )
-        promotion.patched = time.perf_counter()
+        tracker.answered(promotion, answer["metadata"]["generation"], time.perf_counter())
 
     start = time.perf_counter() + 0.5
+    answers = []
     with ThreadPoolExecutor(max_workers=8) as pool:
         for index in range(count):
             stage = stages[index % len(stages)]
@@ -272,8 +298,11 @@ def run_schedule(
                 time.sleep(delay)
             promotion = Promotion(f"{MODEL}-{stage}", current[stage], time.perf_counter())
             tracker.begin(promotion)
-            pool.submit(promote, promotion)
+            answers.append(pool.submit(promote, promotion))
         issued = time.perf_counter() - start
+    # A refused patch is a failed run, not a slow promotion.
+    for answer in answers:
+        answer.result()
     return count / issued if issued > 0 else math.inf
 
 
@@ -315,19 +344,25 @@ def summarize(
 
 
 def main() -> None:
-    args = arguments(
-        __doc__,
-        lambda parser: parser.add_argument(
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
             "--no-webhook",
             action="store_true",
             help="run the operator without its admission webhooks (the GitOps path); "
             "results go to promotion_latency_no_webhook.json",
-        ),
-    )
+        )
+        parser.add_argument(
+            "--cluster",
+            default=CLUSTER_NAME,
+            help=f"the local control plane to run on (default {CLUSTER_NAME!r}, shared with "
+            "the other benchmarks; another name gives this one a control plane of its own)",
+        )
+
+    args = arguments(__doc__, options)
     from kubernetes import client as k8s  # noqa: PLC0415
 
     count = 40 if args.quick else 200
-    cluster = bench_cluster()
+    cluster = bench_cluster(args.cluster)
     api = api_client(cluster)
     custom = k8s.CustomObjectsApi(api)
     apps = k8s.AppsV1Api(api)
@@ -349,7 +384,10 @@ def main() -> None:
                 GROUP, VERSION, namespace, "modelstages", **kw
             ),
             lambda obj, at: tracker.status(
-                obj["metadata"]["name"], (obj.get("status") or {}).get("liveVersion"), at
+                obj["metadata"]["name"],
+                (obj.get("status") or {}).get("liveVersion"),
+                (obj.get("status") or {}).get("observedGeneration") or 0,
+                at,
             ),
         ),
     ]
