@@ -16,16 +16,18 @@ import kopf
 import pytest
 from cryptography import x509
 
-from modelplane.operator.webhooks import (
+from modelplane.operator.webhookcerts import (
     CertificateError,
-    DisabledWebhooks,
     MountedCertificate,
+    generate_certificates,
+    read_certificate,
+)
+from modelplane.operator.webhooks import (
+    DisabledWebhooks,
     MountedCertWebhookServer,
     WebhookConfig,
     build_server,
     configure,
-    generate_certificates,
-    read_certificate,
     service_client_config,
 )
 
@@ -307,7 +309,7 @@ def test_a_renewed_certificate_is_loaded_in_place(
 
     good_key = (tmp_path / "tls.key").read_bytes()
     (tmp_path / "tls.key").write_bytes(b"garbage")
-    with caplog.at_level(logging.ERROR, logger="modelplane.operator.webhooks"):
+    with caplog.at_level(logging.ERROR, logger="modelplane.operator.webhookcerts"):
         assert not served.reload()
         assert not served.reload()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]

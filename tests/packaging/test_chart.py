@@ -19,12 +19,8 @@ from modelplane.api import GROUP, VERSION
 from modelplane.api.crds import rendered
 from modelplane.operator import admission
 from modelplane.operator.runner import add_arguments
-from modelplane.operator.webhooks import (
-    MountedCertificate,
-    WebhookConfig,
-    read_certificate,
-    service_client_config,
-)
+from modelplane.operator.webhookcerts import MountedCertificate, read_certificate
+from modelplane.operator.webhooks import WebhookConfig, service_client_config
 
 from .conftest import CHART, MANIFESTS, REPO, Tools, find, one
 

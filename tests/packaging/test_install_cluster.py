@@ -24,7 +24,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from modelplane.operator.webhooks import WebhookConfig, generate_certificates
+from modelplane.operator.webhookcerts import generate_certificates
+from modelplane.operator.webhooks import WebhookConfig
 
 from .conftest import CHART, MANIFESTS, Tools, find, one
 

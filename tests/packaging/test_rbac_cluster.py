@@ -36,7 +36,8 @@ from kubernetes import client as k8s
 
 from modelplane.api import GROUP, VERSION
 from modelplane.localcluster.processes import free_port
-from modelplane.operator.webhooks import WebhookConfig, generate_certificates
+from modelplane.operator.webhookcerts import generate_certificates
+from modelplane.operator.webhooks import WebhookConfig
 
 from .conftest import CHART, Tools, find, one
 

@@ -30,12 +30,8 @@ from kubernetes import client as k8s
 from modelplane.api import GROUP, VERSION
 from modelplane.core.approvals import REQUESTED_BY_ANNOTATION
 from modelplane.localcluster.processes import free_port
-from modelplane.operator.webhooks import (
-    CERT_CHECK_INTERVAL,
-    WebhookConfig,
-    delete_configurations,
-    generate_certificates,
-)
+from modelplane.operator.webhookcerts import CERT_CHECK_INTERVAL, generate_certificates
+from modelplane.operator.webhooks import WebhookConfig, delete_configurations
 from tests.waiting import wait_for
 
 from .conftest import Tools, one

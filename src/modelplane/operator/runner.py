@@ -13,7 +13,7 @@ from pathlib import Path
 import kopf
 
 from modelplane import metrics
-from modelplane.operator import webhooks
+from modelplane.operator import webhookcerts, webhooks
 
 # Importing a module registers its kopf handlers; this is the whole operator.
 HANDLER_MODULES = (
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if webhook.cert_dir is not None:
             # Fail here, with the file's name, rather than in kopf's startup retries.
-            webhooks.read_certificate(webhook.cert_dir, webhook.called_as())
+            webhookcerts.read_certificate(webhook.cert_dir, webhook.called_as())
     except ValueError as exc:
         raise SystemExit(f"modelplane-operator: {exc}") from None
     for module in HANDLER_MODULES:
