@@ -62,6 +62,10 @@ from bench.common import (
 GROUP, VERSION = "modelplane.io", "v1alpha1"
 BUCKET = "bench-scale"
 QUIET = 10.0
+POLL = 1.0
+"""Seconds between two reads of the operator's metrics. Each read renders every series (one per
+model and stage at the full size), which cost the operator about a tenth of its CPU at a restart
+when read four times a second; Prometheus reads every 15 to 60 seconds."""
 VERSIONS = 10
 """ModelVersions per model."""
 STEADY_TIMEOUT = 3600.0
@@ -200,7 +204,7 @@ def wait_idle(
     last_change = time.monotonic()
     reached: float | None = None
     while time.monotonic() - started < timeout:
-        time.sleep(0.25)
+        time.sleep(POLL)
         now = reconciles(operator)
         at = time.monotonic()
         if now != last:
@@ -416,6 +420,18 @@ def options(parser: argparse.ArgumentParser) -> None:
         "MALLOC_ARENA_MAX=2",
     )
     parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the namespace and its objects at the end, for --reuse",
+    )
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        metavar="NAMESPACE",
+        help="measure only a restart, over the settled objects a --keep run left in NAMESPACE "
+        "(no creation, no initial sync); the namespace is kept",
+    )
+    parser.add_argument(
         "--profile",
         choices=("wall", "gil"),
         default=None,
@@ -434,23 +450,20 @@ def main() -> None:
     cluster = bench_cluster(args.cluster)
     api = api_client(cluster)
     custom = k8s.CustomObjectsApi(api)
-    namespace = f"bench-scale-{secrets.token_hex(3)}"
-    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    namespace = args.reuse or f"bench-scale-{secrets.token_hex(3)}"
     log = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
     profile = Path(tempfile.gettempdir()) / f"{namespace}-restart.pyspy" if args.profile else None
+    if not args.reuse:
+        k8s.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     try:
-        n_mv, n_ms, created = populate(cluster, custom, namespace, models)
-        operator = Operator(cluster, log, webhook=False, namespace=namespace, env=env)
-        operator.start()
-        print(f"operator pid {operator.pid}, log {log}")
-        try:
-            first_ready_s = wait_all_ready(custom, namespace, n_mv, n_ms)
-            wait_idle(operator, time.monotonic(), {}, STEADY_TIMEOUT)
-            rss_before = operator.rss_mib()
-            peak_before = operator.peak_rss_mib()
-            cpu_before = process_cpu_seconds(operator.pid)
-        finally:
-            operator.stop()
+        if args.reuse:
+            n_mv, n_ms = (len(list_names(custom, namespace, p)) for p in PLURALS)
+            models = n_ms
+            initial: dict[str, Any] = {"reused_namespace": namespace}
+        else:
+            n_mv, n_ms, initial = populate_and_sync(
+                cluster, custom, namespace, models, log=log, env=env
+            )
         measured = restart_and_measure(
             cluster,
             custom,
@@ -472,19 +485,69 @@ def main() -> None:
                 "models": models,
                 "modelversions": n_mv,
                 "modelstages": n_ms,
-                "create_seconds": created,
-                "first_ready_s": first_ready_s,
-                "rss_mib_before_restart": rss_before,
-                "peak_rss_mib_before_restart": peak_before,
-                "operator_cpu_s_before_restart": cpu_before,
+                **initial,
                 "operator_log": str(log),
                 "profile": str(profile) if profile is not None else None,
                 **measured,
             },
         )
     finally:
-        delete_namespace(api, namespace)
+        if args.keep or args.reuse:
+            print(f"namespace {namespace} kept (--reuse {namespace} measures another restart)")
+        else:
+            delete_namespace(api, namespace)
     finish(cluster, args)
+
+
+PLURALS = ("modelversions", "modelstages")
+
+
+def list_names(
+    custom: Any, namespace: str, plural: str, *, finalized_only: bool = False
+) -> list[str]:
+    """The names of the objects of `plural` in the namespace (paged): all of them, or those
+    with finalizers."""
+    names: list[str] = []
+    token = None
+    while True:
+        page = custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, limit=500, _continue=token
+        )
+        names += [
+            obj["metadata"]["name"]
+            for obj in page["items"]
+            if obj["metadata"].get("finalizers") or not finalized_only
+        ]
+        token = page["metadata"].get("continue")
+        if not token:
+            return names
+
+
+def populate_and_sync(
+    cluster: Any, custom: Any, namespace: str, models: int, *, log: Path, env: dict[str, str]
+) -> tuple[int, int, dict[str, Any]]:
+    """Creates the objects and lets a first operator bring them to Ready; returns the counts
+    and what the initial sync measured."""
+    n_mv, n_ms, created = populate(cluster, custom, namespace, models)
+    operator = Operator(cluster, log, webhook=False, namespace=namespace, env=env)
+    operator.start()
+    print(f"operator pid {operator.pid}, log {log}")
+    try:
+        first_ready_s = wait_all_ready(custom, namespace, n_mv, n_ms)
+        wait_idle(operator, time.monotonic(), {}, STEADY_TIMEOUT)
+        return (
+            n_mv,
+            n_ms,
+            {
+                "create_seconds": created,
+                "first_ready_s": first_ready_s,
+                "rss_mib_before_restart": operator.rss_mib(),
+                "peak_rss_mib_before_restart": operator.peak_rss_mib(),
+                "operator_cpu_s_before_restart": process_cpu_seconds(operator.pid),
+            },
+        )
+    finally:
+        operator.stop()
 
 
 def delete_namespace(api: Any, namespace: str) -> None:
@@ -502,21 +565,8 @@ def delete_namespace(api: Any, namespace: str) -> None:
                 GROUP, VERSION, namespace, plural, name, {"metadata": {"finalizers": None}}
             )
 
-    for plural in ("modelversions", "modelstages"):
-        held: list[str] = []
-        token = None
-        while True:
-            page = custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, limit=500, _continue=token
-            )
-            held += [
-                obj["metadata"]["name"]
-                for obj in page["items"]
-                if obj["metadata"].get("finalizers")
-            ]
-            token = page["metadata"].get("continue")
-            if not token:
-                break
+    for plural in PLURALS:
+        held = list_names(custom, namespace, plural, finalized_only=True)
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda name, p=plural: release(p, name), held))
         print(f"  released {len(held)} {plural}")
@@ -544,10 +594,17 @@ def report(name: str, quick: bool, data: dict[str, Any]) -> None:
         ),
     }
     print(f"\n{data['modelversions']} ModelVersions, {data['modelstages']} ModelStages\n")
-    rows = [
-        ["create ModelVersions (16 threads)", f"{data['create_seconds']['modelversions_s']:.1f} s"],
-        ["create ModelStages", f"{data['create_seconds']['modelstages_s']:.1f} s"],
-        ["all Ready after creation", f"{data['first_ready_s']:.0f} s"],
+    created = data.get("create_seconds")
+    rows = []
+    if created is not None:
+        rows += [
+            ["create ModelVersions (16 threads)", f"{created['modelversions_s']:.1f} s"],
+            ["create ModelStages", f"{created['modelstages_s']:.1f} s"],
+            ["all Ready after creation", f"{data['first_ready_s']:.0f} s"],
+        ]
+    else:
+        rows += [["objects", f"reused from namespace {data['reused_namespace']}"]]
+    rows += [
         ["restart: operator live", f"{restart['live_s']:.1f} s"],
         ["restart: every object reconciled (counter >= N)", f"{restart['all_reconciled_s']:.1f} s"],
         ["restart: last reconciliation (then idle)", f"{restart['idle_s']:.1f} s"],
@@ -561,16 +618,17 @@ def report(name: str, quick: bool, data: dict[str, Any]) -> None:
         ],
         ["restart: Events posted in the namespace", str(data["events_posted"])],
         [
-            "RSS before restart / after re-check",
-            f"{data['rss_mib_before_restart']:.0f} / {data['rss_mib']:.0f} MiB",
+            "RSS after the initial sync / after the restart's re-check",
+            f"{_mib(data.get('rss_mib_before_restart'))} / {_mib(data['rss_mib'])}",
         ],
         [
             "peak RSS (VmHWM) in the initial sync / in the restart",
-            f"{data['peak_rss_mib_before_restart']:.0f} / {data['peak_rss_mib']:.0f} MiB",
+            f"{_mib(data.get('peak_rss_mib_before_restart'))} / {_mib(data['peak_rss_mib'])}",
         ],
         [
             "operator CPU: initial sync / restart until idle",
-            f"{data['operator_cpu_s_before_restart']:.1f} / {restart['operator_cpu_s']:.1f} s",
+            f"{_seconds(data.get('operator_cpu_s_before_restart'))} / "
+            f"{_seconds(restart['operator_cpu_s'])}",
         ],
         ["Ready after restart", str(data["ready_after_restart"])],
     ]
@@ -591,6 +649,14 @@ def report(name: str, quick: bool, data: dict[str, Any]) -> None:
     results = Results(name, quick)
     results.data = {**data, "met": {k: ok for k, (ok, _, _) in checks.items()}}
     results.write()
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} MiB"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
 
 
 if __name__ == "__main__":

@@ -205,6 +205,10 @@ async def model_version_event(
             # Verified at once (an outage is left to the looks, which back off); an object that
             # does not parse is reported.
             await _in_thread(key, reconcile, namespace, name, verify=True, seen=body)
+        elif version.status is None:
+            # New: its first look, planned for now below, writes its whole status at once (a
+            # thousand versions registered together are not each written twice).
+            pass
         elif not _settled(namespace, version):
             await _in_thread(key, reconcile, namespace, name, verify=False, seen=body)
     now = time.monotonic()
