@@ -609,18 +609,19 @@ def test_an_unreachable_store_is_retried_with_backoff_and_never_verified(
     due = handlers._on_clock(version, now)
     assert due == now
     rechecks.plan(key, due, now=now)
-    delays = []
-    for _ in range(3):
+    for delay in (5, 10, 20):
         assert rechecks.take_due(math.inf) == [key]
         started = time.monotonic()
         planned = handlers.look(key)
+        finished = time.monotonic()
         assert planned is not None
-        delays.append(round(planned - started))
+        # The backoff counts from the failure, somewhere within the look, which itself takes
+        # a while on a loaded machine (the store's connect attempts).
+        assert started + delay <= planned <= finished + delay
         # An event of the version (our own status write) does not cut the backoff short.
         now = time.monotonic()
         rechecks.plan(key, handlers._on_clock(ModelVersion.from_object(fake.obj), now), now=now)
         assert rechecks.due_at(key) == planned
-    assert delays == [5, 10, 20]
 
     version = ModelVersion.from_object(fake.obj)
     assert version.status is not None
