@@ -7,6 +7,8 @@ control plane (`LocalCluster("bench")`) and the operator as a real process, as a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import math
 import os
@@ -242,6 +244,19 @@ def bench_cluster(name: str = CLUSTER_NAME) -> Any:
         capture_output=True,
     )
     return cluster
+
+
+def small_artifact(cluster: Any, bucket: str, content: bytes) -> tuple[str, str]:
+    """Upload `content` as `model.bin` to `bucket` of the cluster's store (the bucket is made if
+    missing); returns its URI and its sha256 digest, for ModelVersions that must verify."""
+    from modelplane.store import StoreConfig  # noqa: PLC0415 - heavy import
+    from modelplane.store.s3 import make_client  # noqa: PLC0415
+
+    s3 = make_client(StoreConfig.from_env(cluster.s3().env()))
+    with contextlib.suppress(Exception):  # there from an earlier run
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="model.bin", Body=content)
+    return f"s3://{bucket}/model.bin", "sha256:" + hashlib.sha256(content).hexdigest()
 
 
 def api_client(cluster: Any) -> Any:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import secrets
@@ -44,6 +43,7 @@ from bench.common import (
     bench_cluster,
     distribution_row,
     finish,
+    small_artifact,
     table,
 )
 
@@ -185,15 +185,7 @@ def model_version_env(deployment: dict[str, Any]) -> int | None:
 
 def register_versions(cluster: Any, custom: Any, namespace: str) -> None:
     """Two ModelVersions of one small S3 artifact, waited on until Ready (verified)."""
-    from modelplane.store import StoreConfig  # noqa: PLC0415
-    from modelplane.store.s3 import make_client  # noqa: PLC0415
-
-    s3 = make_client(StoreConfig.from_env(cluster.s3().env()))
-    with contextlib.suppress(Exception):  # there from an earlier run
-        s3.create_bucket(Bucket=BUCKET)
-    data = b"bench model\n" * 100
-    s3.put_object(Bucket=BUCKET, Key="model.bin", Body=data)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    uri, digest = small_artifact(cluster, BUCKET, b"bench model\n" * 100)
     for version in (1, 2):
         custom.create_namespaced_custom_object(
             GROUP,
@@ -207,7 +199,7 @@ def register_versions(cluster: Any, custom: Any, namespace: str) -> None:
                 "spec": {
                     "model": MODEL,
                     "version": version,
-                    "artifact": {"uri": f"s3://{BUCKET}/model.bin", "digest": digest},
+                    "artifact": {"uri": uri, "digest": digest},
                 },
             },
         )

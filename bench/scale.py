@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import re
 import secrets
@@ -55,6 +54,7 @@ from bench.common import (
     bench_cluster,
     finish,
     parse_prometheus,
+    small_artifact,
     sum_samples,
     table,
 )
@@ -224,16 +224,7 @@ def populate(
     cluster: Any, custom: Any, namespace: str, models: int
 ) -> tuple[int, int, dict[str, float]]:
     """Create the objects; returns the counts and the seconds creation took."""
-    from modelplane.store import StoreConfig  # noqa: PLC0415
-    from modelplane.store.s3 import make_client  # noqa: PLC0415
-
-    s3 = make_client(StoreConfig.from_env(cluster.s3().env()))
-    with contextlib.suppress(Exception):  # there from an earlier run
-        s3.create_bucket(Bucket=BUCKET)
-    data = b"scale model\n" * 100
-    s3.put_object(Bucket=BUCKET, Key="model.bin", Body=data)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    uri = f"s3://{BUCKET}/model.bin"
+    uri, digest = small_artifact(cluster, BUCKET, b"scale model\n" * 100)
     names = [f"m{index:04d}" for index in range(models)]
     mvs = [model_version(m, v, uri, digest) for m in names for v in range(1, VERSIONS + 1)]
     stages = [model_stage(m) for m in names]
