@@ -131,3 +131,18 @@ def test_an_event_newer_than_the_read_is_not_replaced_by_a_write_answer() -> Non
     got = cache.get("ns", "a", never)
     assert got is not None
     assert got["metadata"]["resourceVersion"] == "3"
+
+
+def test_peek_reads_memory_only_and_bodies_lists_one_namespace() -> None:
+    cache = WatchCache(every=True)
+    assert cache.peek("ns", "a") is None
+    cache.observe(obj("a", "1"))
+    cache.observe(obj("b", "2"))
+    cache.observe({"metadata": {"namespace": "other", "name": "c", "resourceVersion": "3"}})
+    peeked = cache.peek("ns", "a")
+    assert peeked is not None
+    assert peeked["metadata"]["resourceVersion"] == "1"
+    peeked["metadata"]["name"] = "changed"
+    assert sorted(body["metadata"]["name"] for body in cache.bodies("ns")) == ["a", "b"]
+    assert [body["metadata"]["name"] for body in cache.bodies("other")] == ["c"]
+    assert cache.bodies("empty") == []

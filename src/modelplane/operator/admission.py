@@ -33,11 +33,14 @@ The two that fail closed are `persistent`: they stay configured while the operat
 The webhook configurations apply to the whole cluster; in namespaces the operator does not
 serve (`--namespace` patterns), the handlers do nothing and every write is admitted.
 
-`stamp` and `identity` are coroutines: they decide from the request alone and answer on the
-event loop, without waiting for a thread of the pool that reconciliations keep busy (only the
-SubjectAccessReview of an approval runs in a thread). `gates` reads the ModelVersion and the
-stages through the synchronous client, so kopf runs it in its thread pool. The decisions
-themselves are pure functions in `modelplane.core.approvals` and `modelplane.core.gates`.
+All three are coroutines that answer on the event loop, without waiting for a thread of the
+pool that reconciliations keep busy. `stamp` and `identity` decide from the request alone (only
+the SubjectAccessReview of an approval runs in a thread). `gates` judges from the watch cache
+(`modelplane.operator.watchcache`) and admits what it admits; only to refuse, or when the
+version is not cached, does it read the API server, in a thread. A cached copy admitted a
+moment too early costs nothing: the operator evaluates the gates again before rolling out. The
+decisions themselves are pure functions in `modelplane.core.approvals`,
+`modelplane.core.gates` and `modelplane.core.gateverdicts`.
 """
 
 from __future__ import annotations
@@ -52,15 +55,9 @@ import kopf
 from kubernetes import client
 from pydantic import ValidationError
 
-from modelplane.api import GROUP, VERSION, ModelStage, model_version_name
+from modelplane.api import GROUP, VERSION, ModelStage
 from modelplane.core import approvals
-from modelplane.core.gates import (
-    blocking_failures,
-    build_gate_inputs,
-    evaluate_gates,
-    failure_message,
-    version_problem,
-)
+from modelplane.core.gateverdicts import judge_version_change
 from modelplane.operator import gateinputs, kube, webhooks
 
 logger = logging.getLogger(__name__)
@@ -197,60 +194,54 @@ def may_approve(userinfo: Mapping[str, Any], namespace: str, name: str) -> bool:
 @kopf.on.validate(
     GROUP, VERSION, PLURAL, id="gates", operations=OPERATIONS, ignore_failures=True, when=in_scope
 )
-def check_gates(
+async def check_gates(
     *,
     body: kopf.Body,
     warnings: list[str],
     old: kopf.Body | None = None,
     **_: Any,
 ) -> None:
-    """Refuse a new spec.version that is missing, unverified or fails a metric or stage gate."""
+    """Refuse a new spec.version that is missing, unverified or fails a metric or stage gate.
+
+    The watch cache answers first, on the event loop: what it admits is admitted. A refusal
+    is made only from the API server's copies, read in a thread, since a refusal made from a
+    copy a moment old would be final for the writer."""
     if not sets_version(old, body):
         return
     try:
         stage = ModelStage.from_object(body)
     except ValidationError:
         return  # The CRD's schema has the last word on shape; nothing to check here.
-    model, version = stage.spec.model, stage.spec.version
-    if stage.status is not None and stage.status.live_version == version:
+    if stage.status is not None and stage.status.live_version == stage.spec.version:
         return
     namespace = stage.metadata.namespace or ""
+    cached = gateinputs.cached_admission_reads(namespace, stage)
+    if cached is not None:
+        verdict = judge_version_change(stage, *cached, now=datetime.now(UTC))
+        if verdict.admitted:
+            warnings.extend(verdict.warnings)
+            return
     try:
-        model_version = gateinputs.fetch_model_version(
-            namespace, model, version, timeout=REQUEST_TIMEOUT
+        fresh = await asyncio.to_thread(
+            gateinputs.fetch_admission_reads,
+            namespace,
+            stage,
+            timeout=REQUEST_TIMEOUT,
+            keep=cached is None,
         )
-        if model_version is None:
-            raise kopf.AdmissionError(
-                f"version {version} of {model} does not exist: no ModelVersion "
-                f"{model_version_name(model, version)} in namespace {namespace}",
-                code=403,
-            )
-        problem = version_problem(model_version)
-        if problem is not None:
-            raise kopf.AdmissionError(
-                f"version {version} of {model} cannot be promoted: {problem}", code=403
-            )
-        stages = gateinputs.fetch_model_stages(namespace, model, timeout=REQUEST_TIMEOUT)
     except client.ApiException as exc:
         logger.warning(
             "gates of %s/%s not checked at admission: %s", namespace, stage.metadata.name, exc
         )
         warnings.append(
-            f"the gates of version {version} were not checked at admission ({exc.reason}); "
-            "the operator checks them before rolling out"
+            f"the gates of version {stage.spec.version} were not checked at admission "
+            f"({exc.reason}); the operator checks them before rolling out"
         )
         return
-    inputs = build_gate_inputs(stage, model_version, stages, now=datetime.now(UTC))
-    results = evaluate_gates(stage.spec.gates, inputs)
-    blocking = blocking_failures(results, inputs)
-    if blocking:
-        raise kopf.AdmissionError(f"{failure_message(blocking)} (version {version})", code=403)
-    waiting = [result for result in results if not result.passed]
-    if waiting:
-        warnings.append(
-            f"{failure_message(waiting)}: version {version} waits for these gates before it "
-            "rolls out"
-        )
+    verdict = judge_version_change(stage, *fresh, now=datetime.now(UTC))
+    if verdict.refusal is not None:
+        raise kopf.AdmissionError(verdict.refusal, code=403)
+    warnings.extend(verdict.warnings)
 
 
 @kopf.on.cleanup()

@@ -1,15 +1,16 @@
 """Fetching what a ModelStage's gates are evaluated against: the version and the other stages.
 
 The ModelStage handler (status path) and the admission webhook both call this module; the
-evaluation itself is pure (`modelplane.core.gates`). Reads go through the operator's shared
-synchronous client (`modelplane.operator.kube`), so call these from a sync handler (kopf runs
-those in its thread pool).
+evaluation itself is pure (`modelplane.core.gates`, `modelplane.core.gateverdicts`). Reads go
+through the operator's shared synchronous client (`modelplane.operator.kube`), so call the
+fetching functions from a thread (kopf runs sync handlers in its pool); the ``cached_`` ones
+read only the watch cache and may run on the event loop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,9 @@ from modelplane.api import (
 )
 from modelplane.core import approvals as approvals_
 from modelplane.core.gates import GateInputs, build_gate_inputs
+from modelplane.core.gateverdicts import reads_other_stages
 from modelplane.operator import kube
-from modelplane.operator.watchcache import MODEL_VERSIONS
+from modelplane.operator.watchcache import MODEL_VERSIONS, STAGES
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,12 @@ def fetch_model_stages(
     listing: Mapping[str, Any] = kube.custom_objects().list_namespaced_custom_object(
         GROUP, VERSION, namespace, MODELSTAGES, _request_timeout=timeout
     )
+    return _stages_of(namespace, model, listing.get("items", []))
+
+
+def _stages_of(namespace: str, model: str, items: Iterable[Mapping[str, Any]]) -> list[ModelStage]:
     stages: list[ModelStage] = []
-    for item in listing.get("items", []):
+    for item in items:
         if item.get("spec", {}).get("model") != model:
             continue
         try:
@@ -83,6 +89,38 @@ def fetch_model_stages(
             name = item.get("metadata", {}).get("name")
             logger.warning("skipping ModelStage %s/%s: it does not parse", namespace, name)
     return stages
+
+
+AdmissionReads = tuple[ModelVersion | None, list[ModelStage]]
+"""What the gates webhook judges a version change by: the version named (None: absent) and
+the model's stages when its gates read them (else empty)."""
+
+
+def cached_admission_reads(namespace: str, stage: ModelStage) -> AdmissionReads | None:
+    """The admission reads from the watch cache; None when the version is not cached.
+
+    A cached copy may be a moment old, so the webhook admits on it but refuses only on what
+    `fetch_admission_reads` reads from the server."""
+    model, version = stage.spec.model, stage.spec.version
+    raw = MODEL_VERSIONS.peek(namespace, model_version_name(model, version))
+    if raw is None:
+        return None
+    stages = []
+    if reads_other_stages(stage):
+        stages = _stages_of(namespace, model, STAGES.bodies(namespace))
+    return ModelVersion.from_object(raw), stages
+
+
+def fetch_admission_reads(
+    namespace: str, stage: ModelStage, *, timeout: float, keep: bool
+) -> AdmissionReads:
+    """The admission reads from the API server. ``keep`` has the version kept in the watch
+    cache from then on (for one the cache did not hold)."""
+    model, version = stage.spec.model, stage.spec.version
+    model_version = fetch_model_version(namespace, model, version, timeout=timeout, cached=keep)
+    if model_version is None or not reads_other_stages(stage):
+        return model_version, []
+    return model_version, fetch_model_stages(namespace, model, timeout=timeout)
 
 
 def collect_gate_inputs(

@@ -77,6 +77,18 @@ class WatchCache:
                 body = self._bodies.setdefault(key, _stored(fetched))
         return copy.deepcopy(body)
 
+    def peek(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The newest body seen, or None when none is kept: never asks the API server."""
+        with self._guard:
+            body = self._bodies.get((namespace, name))
+        return copy.deepcopy(body) if body is not None else None
+
+    def bodies(self, namespace: str) -> list[dict[str, Any]]:
+        """Every body kept of the namespace (of an ``every=True`` cache: the whole watch)."""
+        with self._guard:
+            kept = [body for (ns, _), body in self._bodies.items() if ns == namespace]
+        return copy.deepcopy(kept)
+
     def written(self, based_on: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
         """Keep the server's answer to a write made on top of `based_on`, unless an event has
         replaced that version meanwhile (then the event is at least as new as the answer).
