@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelplane.store import Digest, InvalidDigest, digest_bytes, parse_digest
-from modelplane.store.digests import hash_stream
+from modelplane.store.digests import hash_into, hash_stream
 
 SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
@@ -75,3 +75,28 @@ def test_hash_stream_never_asks_for_more_than_a_chunk() -> None:
 def test_hash_stream_refuses_a_zero_chunk_size() -> None:
     with pytest.raises(ValueError, match="positive"):
         hash_stream(io.BytesIO(b"").read, chunk_size=0)
+
+
+@given(st.binary(max_size=5000), st.integers(min_value=1, max_value=700))
+def test_hash_into_equals_hashing_the_whole(data: bytes, chunk_size: int) -> None:
+    streamed = hash_into(io.BytesIO(data).readinto, "sha512", chunk_size)
+    assert streamed.digest == Digest("sha512", hashlib.sha512(data).hexdigest())
+    assert streamed.bytes_read == len(data)
+    assert streamed.reads == -(-len(data) // chunk_size) + 1
+
+
+def test_hash_into_hashes_only_the_bytes_each_read_wrote() -> None:
+    """A short read leaves the rest of the buffer stale; none of it is hashed."""
+    pieces = [b"abc", b"d", b""]
+
+    def readinto(buffer: memoryview) -> int:
+        piece = pieces.pop(0)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+    assert hash_into(readinto, chunk_size=1024).digest == digest_bytes(b"abcd")
+
+
+def test_hash_into_refuses_a_zero_chunk_size() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        hash_into(io.BytesIO(b"").readinto, chunk_size=0)

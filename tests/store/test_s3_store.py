@@ -6,9 +6,12 @@ answers, and check that the failure is `StoreUnavailable` within the configured 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from modelplane.store import (
     ArtifactNotFound,
@@ -30,6 +35,7 @@ from modelplane.store import (
     open_store,
     verify_artifact,
 )
+from modelplane.store.s3 import make_client
 
 MODEL_FILES = {
     "model.pkl": os.urandom(70_000),
@@ -307,3 +313,70 @@ def test_an_endpoint_that_never_answers_times_out_as_unavailable(silent_endpoint
     with pytest.raises(StoreUnavailable):
         verify_artifact("s3://models/m.pkl", sha256(b""), config=config)
     assert time.monotonic() - started < 5
+
+
+def test_a_directory_digest_reuses_one_connection(store: S3Store, bucket: str) -> None:
+    """Each object read to its end hands its connection back for the next GET."""
+    for index in range(5):
+        store.put_bytes(os.urandom(10_000), f"s3://{bucket}/many/{index}.bin")
+    opened = store.client._endpoint.http_session._manager.connection_from_url(
+        store.config.endpoint_url or ""
+    )
+    before = opened.num_connections
+    store.digest(f"s3://{bucket}/many/")
+    assert opened.num_connections - before <= 1
+
+
+@pytest.fixture
+def breaking_endpoint() -> Iterator[Callable[[bytes], str]]:
+    """An endpoint that answers any request with 200, a Content-Length of 1,000 and the given
+    bytes, then drops the connection: a download that breaks midway."""
+    servers: list[socket.socket] = []
+
+    def serve(sent: bytes) -> str:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        servers.append(server)
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    connection, _ = server.accept()
+                    with connection:
+                        connection.recv(65536)
+                        connection.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"
+                            b"Content-Type: application/octet-stream\r\n\r\n" + sent
+                        )
+
+        threading.Thread(target=answer, daemon=True).start()
+        return f"http://127.0.0.1:{server.getsockname()[1]}"
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("sent", [b"", b"x" * 10, b"x" * 999])
+def test_a_download_that_breaks_midway_is_unavailable_not_a_digest(
+    breaking_endpoint: Callable[[bytes], str], sent: bytes
+) -> None:
+    store = S3Store(unreachable(breaking_endpoint(sent), read_timeout=2, max_attempts=1))
+    with pytest.raises(StoreUnavailable, match="cannot reach the artifact store"):
+        store.digest("s3://models/m.pkl")
+
+
+def test_hashes_a_body_that_is_not_a_socket_stream_through_read(config: StoreConfig) -> None:
+    """A body boto3 did not build over http.client (a stub here) is read with its read()."""
+    data = b"weights" * 1000
+    client = make_client(config)
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "get_object",
+            {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentLength": len(data)},
+            {"Bucket": "models", "Key": "m.pkl"},
+        )
+        result = S3Store(config, client=client).digest("s3://models/m.pkl")
+    assert result.digest.hex == hashlib.sha256(data).hexdigest()
+    assert result.bytes_read == len(data)

@@ -4,7 +4,8 @@ A digest is written ``sha256:<64 hex>`` (the default and the one the operator re
 ``sha512:<128 hex>``, ``sha1:<40 hex>`` or ``md5:<32 hex>`` (common for data sets whose producers
 publish MD5s); the same set the CRDs accept.
 Hex is compared in lower case. Hashing reads a stream in fixed-size chunks through an injected
-``read`` callable, so this module holds no I/O of its own and no object is ever held whole.
+``read`` or ``readinto`` callable, so this module holds no I/O of its own and no object is ever
+held whole.
 """
 
 from __future__ import annotations
@@ -110,4 +111,29 @@ def hash_stream(
         total += len(chunk)
         # Drop the reference before the next read so two chunks are never alive together.
         del chunk
+    return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)
+
+
+def hash_into(
+    readinto: Callable[[memoryview], int],
+    algorithm: str = DEFAULT_ALGORITHM,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> StreamedHash:
+    """Hash everything ``readinto(buffer)`` writes into one reused buffer until it returns 0.
+
+    The bytes land where they are hashed: no chunk is allocated per read and none is copied
+    again, which `hash_stream` over a ``read`` that returns new bytes cannot avoid.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    hasher = new_hasher(algorithm)
+    buffer = memoryview(bytearray(chunk_size))
+    total = reads = 0
+    while True:
+        count = readinto(buffer)
+        reads += 1
+        if not count:
+            break
+        hasher.update(buffer[:count])
+        total += count
     return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)

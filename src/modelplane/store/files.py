@@ -24,10 +24,9 @@ from typing import IO, Literal
 from modelplane.store.artifacts import ArtifactStat, DigestResult, StoredObject, directory_digest
 from modelplane.store.digests import (
     DEFAULT_CHUNK_SIZE,
-    Digest,
     StreamedHash,
     check_algorithm,
-    new_hasher,
+    hash_into,
 )
 from modelplane.store.errors import (
     ArtifactNotFound,
@@ -137,19 +136,9 @@ class LocalStore:
                 yield StoredObject(file_uri(path), relative, size)
 
     def _hash_file(self, path: Path, algorithm: str) -> StreamedHash:
-        hasher = new_hasher(algorithm)
-        # One reused buffer and an unbuffered file: no per-chunk allocation, no second copy.
-        buffer = memoryview(bytearray(self.chunk_size))
-        total = reads = 0
+        # Unbuffered: readinto fills the hash buffer straight from the file, with no second copy.
         with path.open("rb", buffering=0) as file:
-            while True:
-                count = file.readinto(buffer)
-                reads += 1
-                if not count:
-                    break
-                hasher.update(buffer[:count])
-                total += count
-        return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)
+            return hash_into(file.readinto, algorithm, self.chunk_size)
 
 
 def _kind(location: FileLocation, uri: str) -> Literal["file", "directory"]:

@@ -19,11 +19,13 @@ Local file errors while writing downloads are left as `OSError`: they are not th
 from __future__ import annotations
 
 import contextlib
+import http.client
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
 import boto3
+import urllib3
 import urllib3.exceptions
 from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
@@ -38,7 +40,7 @@ from botocore.exceptions import (
 
 from modelplane.store.artifacts import ArtifactStat, DigestResult, StoredObject, directory_digest
 from modelplane.store.config import StoreConfig
-from modelplane.store.digests import StreamedHash, check_algorithm, hash_stream
+from modelplane.store.digests import StreamedHash, check_algorithm, hash_into, hash_stream
 from modelplane.store.errors import (
     ArtifactNotFound,
     InvalidURI,
@@ -242,11 +244,38 @@ class S3Store:
                     )
 
     def _hash_object(self, location: S3Location, algorithm: str) -> StreamedHash:
-        body = self.client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        answer = self.client.get_object(Bucket=location.bucket, Key=location.key)
+        body = answer["Body"]
         try:
-            return hash_stream(body.read, algorithm, self.config.chunk_size)
+            streams = _http_streams(body)
+            if streams is None:
+                return hash_stream(body.read, algorithm, self.config.chunk_size)
+            pooled, response = streams
+            length = answer["ContentLength"]
+            streamed = self._hash_response(location, response, length, algorithm)
+            if response.isclosed():  # read to the end: the connection can serve the next GET
+                pooled.release_conn()
+            return streamed
         finally:
             body.close()
+
+    def _hash_response(
+        self, location: S3Location, response: http.client.HTTPResponse, length: int, algorithm: str
+    ) -> StreamedHash:
+        """Hash a body straight from http.client, with the checks urllib3 and botocore would
+        make: a broken or a short stream is the store's failure, never a digest."""
+        chunk_size = max(1, min(self.config.chunk_size, length))
+        try:
+            streamed = hash_into(response.readinto, algorithm, chunk_size)
+        except (OSError, http.client.HTTPException) as error:
+            where = self._where(location.uri)
+            raise StoreUnavailable(f"{where}: the download broke: {error!r}") from error
+        if streamed.bytes_read != length:
+            raise StoreUnavailable(
+                f"{self._where(location.uri)}: the download ended after {streamed.bytes_read} "
+                f"of {length} bytes"
+            )
+        return streamed
 
     def _downloader(self, location: S3Location) -> Callable[[IO[bytes]], None]:
         def download(out: IO[bytes]) -> None:
@@ -314,6 +343,24 @@ class S3Store:
     def _where(self, uri: str) -> str:
         endpoint = self.config.endpoint_url or f"AWS S3 ({self.config.region})"
         return f"cannot reach the artifact store at {endpoint} for {uri}"
+
+
+def _http_streams(body: object) -> tuple[urllib3.HTTPResponse, http.client.HTTPResponse] | None:
+    """The urllib3 response under botocore's ``StreamingBody`` and the http.client response
+    under that, or None when the body is not built that way (another botocore or urllib3).
+
+    botocore's and urllib3's ``readinto`` read a new bytes object of each chunk and copy it into
+    the buffer; http.client's fills the buffer from the socket. Private attributes, so checked.
+    """
+    pooled = getattr(body, "_raw_stream", None)
+    response = getattr(pooled, "_fp", None)
+    if not isinstance(pooled, urllib3.HTTPResponse) or not isinstance(
+        response, http.client.HTTPResponse
+    ):
+        return None
+    if response.chunked or pooled.tell() != 0:
+        return None
+    return pooled, response
 
 
 def _is_missing_key(error: ClientError) -> bool:
