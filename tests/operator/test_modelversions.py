@@ -28,8 +28,7 @@ from modelplane.core.artifacts import StoreOutage
 from modelplane.core.conditions import ConditionType, Reason, set_condition
 from modelplane.core.modelversions import Notice
 from modelplane.core.rechecks import Rechecks
-from modelplane.operator import artifactchecks
-from modelplane.operator import modelversions as handlers
+from modelplane.operator import artifactchecks, versionlooks, versionreconciling
 from modelplane.store import Manifest, ManifestEntry
 
 pytestmark = pytest.mark.cluster
@@ -596,23 +595,23 @@ def test_an_unreachable_store_is_retried_with_backoff_and_never_verified(
     """A look reports Unknown/StoreUnreachable, not verified, and backs off more each time."""
     fake = FakeKube(verified_version())
     posted: list[Notice] = []
-    monkeypatch.setattr(handlers, "kube", fake)
-    monkeypatch.setattr(handlers, "_post", lambda obj, notice: posted.append(notice))
-    rechecks = Rechecks[tuple[str, str]](handlers.RECHECK_INTERVAL)
-    monkeypatch.setattr(handlers, "rechecks", rechecks)
+    monkeypatch.setattr(versionreconciling, "kube", fake)
+    monkeypatch.setattr(versionreconciling, "_post", lambda obj, notice: posted.append(notice))
+    rechecks = Rechecks[tuple[str, str]](versionlooks.RECHECK_INTERVAL)
+    monkeypatch.setattr(versionlooks, "rechecks", rechecks)
     key = ("ml", "churn-v9")
     before = unreachable_failures()
 
     # The event of the version, verified long ago, plans a look at once.
     version = ModelVersion.from_object(fake.obj)
     now = time.monotonic()
-    due = handlers._on_clock(version, now)
+    due = versionlooks.on_clock(version, now)
     assert due == now
     rechecks.plan(key, due, now=now)
     for delay in (5, 10, 20):
         assert rechecks.take_due(math.inf) == [key]
         started = time.monotonic()
-        planned = handlers.look(key)
+        planned = versionlooks.look(key)
         finished = time.monotonic()
         assert planned is not None
         # The backoff counts from the failure, somewhere within the look, which itself takes
@@ -620,7 +619,7 @@ def test_an_unreachable_store_is_retried_with_backoff_and_never_verified(
         assert started + delay <= planned <= finished + delay
         # An event of the version (our own status write) does not cut the backoff short.
         now = time.monotonic()
-        rechecks.plan(key, handlers._on_clock(ModelVersion.from_object(fake.obj), now), now=now)
+        rechecks.plan(key, versionlooks.on_clock(ModelVersion.from_object(fake.obj), now), now=now)
         assert rechecks.due_at(key) == planned
 
     version = ModelVersion.from_object(fake.obj)

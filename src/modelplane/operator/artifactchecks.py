@@ -2,7 +2,7 @@
 
 `check_artifact` turns the store's answer into an `ArtifactCheck` (a verdict on the artifact) or a
 `StoreOutage` (no verdict: the store could not be asked). The ModelVersion reconciler
-(`modelplane.operator.modelversions`) decides when a check is due and what it means for status.
+(`modelplane.operator.versionreconciling`) decides when a check is due and what it means for status.
 `file://` artifacts are read only where the install allows it (`ALLOW_FILE_ARTIFACTS_ENV`).
 """
 
