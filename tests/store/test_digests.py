@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelplane.store import Digest, InvalidDigest, digest_bytes, parse_digest
-from modelplane.store.digests import hash_into, hash_stream
+from modelplane.store.digests import OVERLAP_PARTS, hash_into, hash_stream
 
 SHA256_ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
@@ -77,12 +78,28 @@ def test_hash_stream_refuses_a_zero_chunk_size() -> None:
         hash_stream(io.BytesIO(b"").read, chunk_size=0)
 
 
-@given(st.binary(max_size=5000), st.integers(min_value=1, max_value=700))
-def test_hash_into_equals_hashing_the_whole(data: bytes, chunk_size: int) -> None:
-    streamed = hash_into(io.BytesIO(data).readinto, "sha512", chunk_size)
+@given(st.binary(max_size=5000), st.integers(min_value=1, max_value=700), st.booleans())
+def test_hash_into_equals_hashing_the_whole(data: bytes, chunk_size: int, overlap: bool) -> None:
+    streamed = hash_into(io.BytesIO(data).readinto, "sha512", chunk_size, overlap=overlap)
     assert streamed.digest == Digest("sha512", hashlib.sha512(data).hexdigest())
     assert streamed.bytes_read == len(data)
-    assert streamed.reads == -(-len(data) // chunk_size) + 1
+    # Overlapped, each read fills a quarter of the chunk.
+    part = chunk_size // OVERLAP_PARTS if overlap and chunk_size >= OVERLAP_PARTS else chunk_size
+    assert streamed.reads == -(-len(data) // part) + 1
+
+
+def test_a_failed_read_ends_the_overlapped_hash_and_its_thread() -> None:
+    source = io.BytesIO(b"x" * 100_000)
+
+    def readinto(buffer: memoryview) -> int:
+        if source.tell() >= 50_000:
+            raise ConnectionResetError("the store went away")
+        return source.readinto(buffer)
+
+    threads = threading.active_count()
+    with pytest.raises(ConnectionResetError):
+        hash_into(readinto, chunk_size=4096, overlap=True)
+    assert threading.active_count() == threads
 
 
 def test_hash_into_hashes_only_the_bytes_each_read_wrote() -> None:

@@ -11,7 +11,9 @@ held whole.
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +26,9 @@ DEFAULT_ALGORITHM = "sha256"
 # 8 MiB: large enough that per-call overhead (a Python loop turn, a socket read) is negligible
 # next to hashing, small enough that memory stays flat for multi-gigabyte models.
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+# Buffers an overlapped hash splits its chunk into: one being read, one being hashed, and two
+# that let either side run ahead for a moment.
+OVERLAP_PARTS = 4
 
 _DIGEST = re.compile(r"^([a-z0-9]+):([0-9a-fA-F]+)$")
 
@@ -118,22 +123,73 @@ def hash_into(
     readinto: Callable[[memoryview], int],
     algorithm: str = DEFAULT_ALGORITHM,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    *,
+    overlap: bool = False,
 ) -> StreamedHash:
-    """Hash everything ``readinto(buffer)`` writes into one reused buffer until it returns 0.
+    """Hash everything ``readinto(buffer)`` writes into reused buffers until it returns 0.
 
     The bytes land where they are hashed: no chunk is allocated per read and none is copied
-    again, which `hash_stream` over a ``read`` that returns new bytes cannot avoid.
+    again, which `hash_stream` over a ``read`` that returns new bytes cannot avoid. With
+    ``overlap``, a second thread hashes while the next bytes are read (see `_read_overlapped`);
+    either way ``chunk_size`` bytes of buffer are alive.
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     hasher = new_hasher(algorithm)
+    if overlap and chunk_size >= OVERLAP_PARTS:
+        total, reads = _read_overlapped(readinto, hasher, chunk_size // OVERLAP_PARTS)
+    else:
+        total, reads = _read_in_turn(readinto, hasher, chunk_size)
+    return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)
+
+
+def _read_in_turn(
+    readinto: Callable[[memoryview], int], hasher: Hasher, chunk_size: int
+) -> tuple[int, int]:
     buffer = memoryview(bytearray(chunk_size))
     total = reads = 0
     while True:
         count = readinto(buffer)
         reads += 1
         if not count:
-            break
+            return total, reads
         hasher.update(buffer[:count])
         total += count
-    return StreamedHash(Digest(algorithm, hasher.hexdigest()), total, reads)
+
+
+def _read_overlapped(
+    readinto: Callable[[memoryview], int], hasher: Hasher, part_size: int
+) -> tuple[int, int]:
+    """Read into one of `OVERLAP_PARTS` buffers while a second thread hashes the filled ones.
+
+    hashlib releases the GIL while it hashes more than 2 KiB and a socket read releases it while
+    it waits or copies, so the two run on two cores. On a store served from the same machine
+    (MinIO next to the operator) this lets the hash use the core the store leaves idle.
+    """
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    filled: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+    for _ in range(OVERLAP_PARTS):
+        free.put(memoryview(bytearray(part_size)))
+
+    def hash_parts() -> None:
+        while (part := filled.get()) is not None:
+            buffer, count = part
+            hasher.update(buffer[:count])
+            free.put(buffer)
+
+    worker = threading.Thread(target=hash_parts, name="modelplane-hash", daemon=True)
+    worker.start()
+    total = reads = 0
+    try:
+        while True:
+            buffer = free.get()
+            count = readinto(buffer)
+            reads += 1
+            if not count:
+                return total, reads
+            filled.put((buffer, count))
+            total += count
+    finally:
+        # Also on a failed read: the worker hashes what it has, then ends.
+        filled.put(None)
+        worker.join()

@@ -266,7 +266,9 @@ class S3Store:
         make: a broken or a short stream is the store's failure, never a digest."""
         chunk_size = max(1, min(self.config.chunk_size, length))
         try:
-            streamed = hash_into(response.readinto, algorithm, chunk_size)
+            # A second thread hashes while the socket is read, once there is more than a chunk.
+            overlap = length > chunk_size
+            streamed = hash_into(response.readinto, algorithm, chunk_size, overlap=overlap)
         except (OSError, http.client.HTTPException) as error:
             where = self._where(location.uri)
             raise StoreUnavailable(f"{where}: the download broke: {error!r}") from error
