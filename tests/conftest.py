@@ -177,7 +177,15 @@ def _fresh_namespace(cluster: Cluster, request: pytest.FixtureRequest, prefix: s
     name = f"{prefix}{stem}-{secrets.token_hex(3)}"
     core = k8s_client.CoreV1Api(cluster.api_client())
     core.create_namespace({"metadata": {"name": name, "labels": {"modelplane.io/test": "true"}}})
-    request.addfinalizer(lambda: core.delete_namespace(name))
+
+    def delete() -> None:
+        try:
+            core.delete_namespace(name)
+        except k8s_client.ApiException as error:
+            if error.status != 404:  # the test deleted it itself
+                raise
+
+    request.addfinalizer(delete)
     return name
 
 

@@ -1,5 +1,6 @@
-"""Operator-wide kopf settings: where kopf keeps its own state, how it posts Events, and how
-admission webhooks are served (`modelplane.operator.webhooks`)."""
+"""Operator-wide kopf settings: where kopf keeps its own state, how it posts Events, how
+admission webhooks are served (`modelplane.operator.webhooks`), and how namespaces being
+deleted are watched (`modelplane.operator.kopfnamespaces`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 import kopf
 
-from modelplane.operator import kube, webhooks
+from modelplane.operator import kopfnamespaces, kube, webhooks
+
+# Before kopf.run: the runner imports this module first (see `kopfnamespaces`).
+kopfnamespaces.install()
 
 # kopf keeps handler progress and the last-handled spec in annotations under our own prefix,
 # so `kubectl get -o yaml` shows whose they are.
