@@ -23,6 +23,7 @@ import contextlib
 import json
 import math
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -406,6 +407,9 @@ def main() -> None:
     finally:
         for watcher in watchers:
             watcher.stop.set()
+        # Deleted while the operator runs, so it releases its finalizers: a namespace deleted
+        # after it stopped would stay Terminating and keep the cluster's controllers busy.
+        remove_namespace(k8s.CoreV1Api(api), namespace)
         operator.stop()
     report(
         phases,
@@ -414,8 +418,28 @@ def main() -> None:
         args,
         [e for w in watchers for e in w.errors],
     )
-    k8s.CoreV1Api(api).delete_namespace(namespace)
     finish(cluster, args)
+
+
+def remove_namespace(core: Any, namespace: str, timeout: float = SETTLE_TIMEOUT) -> None:
+    """Delete the namespace and wait until it is gone; say so when it is not."""
+    from kubernetes import client as k8s  # noqa: PLC0415
+
+    core.delete_namespace(namespace)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(namespace)
+        except k8s.ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    try:
+        wait(gone, f"namespace {namespace} deleted", timeout)
+    except TimeoutError as error:
+        print(f"warning: {error}", file=sys.stderr)
 
 
 def report(
