@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modelplane.core.deploymentstates import covers, matches, observe
-from modelplane.core.rollouts import FETCH_ANNOTATION
+from modelplane.core.rollouts import FETCH_ANNOTATION, LAST_GOOD_ANNOTATION, LAST_GOOD_LABEL
 from tests.core.serving import UID, build, deployment, make_stage
 
 
@@ -126,3 +126,15 @@ def test_covers_treats_missing_as_empty_but_not_as_a_value() -> None:
     assert not covers({}, {"hostNetwork": True})
     assert not covers({"replicas": True}, {"replicas": 1})
     assert not covers({"args": ["a"]}, {"args": []})
+
+
+def test_the_last_good_template_is_read_from_its_label_else_the_old_annotation() -> None:
+    labelled = deployment()
+    labelled["metadata"]["labels"][LAST_GOOD_LABEL] = "from-label"
+    assert observe(labelled).good_hash == "from-label"
+    annotated = deployment()
+    annotated["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = "from-annotation"
+    assert observe(annotated).good_hash == "from-annotation"
+    annotated["metadata"]["labels"][LAST_GOOD_LABEL] = "from-label"
+    assert observe(annotated).good_hash == "from-label"
+    assert observe(deployment()).good_hash is None

@@ -93,5 +93,6 @@ def test_a_required_stage_that_never_served_the_version_is_refused() -> None:
 
 def test_only_a_require_stage_gate_reads_the_other_stages() -> None:
     assert reads_other_stages(production(requireStage={"name": "Staging"}))
-    assert not reads_other_stages(production(metrics=[{"name": "test_auc", "op": ">=", "value": 0.5}]))
+    metric = {"name": "test_auc", "op": ">=", "value": 0.5}
+    assert not reads_other_stages(production(metrics=[metric]))
     assert not reads_other_stages(production())

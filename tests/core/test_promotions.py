@@ -29,7 +29,7 @@ from modelplane.core.promotions import (
     plan_stage,
 )
 from modelplane.core.rollouts import (
-    LAST_GOOD_ANNOTATION,
+    LAST_GOOD_LABEL,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
     desired_deployment,
@@ -172,7 +172,7 @@ def deployment_for(
     body["metadata"].update(uid=DEPLOYMENT_UID, generation=3, resourceVersion="77")
     body["metadata"]["annotations"][REVISION_ANNOTATION] = "3"
     if good_hash is not None:
-        body["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = good_hash
+        body["metadata"].setdefault("labels", {})[LAST_GOOD_LABEL] = good_hash
     updated, available, reason = {
         "Complete": (2, 2, "NewReplicaSetAvailable"),
         "Progressing": (1, 1, "ReplicaSetUpdated"),
@@ -225,7 +225,7 @@ def live_stage(version: int = 1, **kwargs: Any) -> tuple[ModelStage, dict[str, A
     world = World(target=model_version(version), gates=[], deployment=None)
     first = plan_stage(stage, world, now=NOW)
     stage = with_status(stage, first)
-    deployment["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = template_hash_of(deployment)
+    deployment["metadata"].setdefault("labels", {})[LAST_GOOD_LABEL] = template_hash_of(deployment)
     done = plan_stage(stage, World(target=model_version(version), deployment=deployment), now=NOW)
     return with_status(stage, done), deployment
 
@@ -279,7 +279,7 @@ def test_a_complete_rollout_makes_the_version_live_once() -> None:
     assert [note.reason for note in plan.version_notes] == ["Promoted"]
     assert plan.action == MarkGood("churn-production", template_hash_of(deployment))
     marked = copy.deepcopy(deployment)
-    marked["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = template_hash_of(deployment)
+    marked["metadata"].setdefault("labels", {})[LAST_GOOD_LABEL] = template_hash_of(deployment)
     assert_fixed_point(with_status(rolling, plan), replace(world, deployment=marked), later)
 
 

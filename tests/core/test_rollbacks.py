@@ -10,7 +10,7 @@ from typing import Any
 from modelplane.core.deploymentstates import REVISION_ANNOTATION, observe
 from modelplane.core.rollbacks import rollback_deployment, rollback_template
 from modelplane.core.rollouts import (
-    LAST_GOOD_ANNOTATION,
+    LAST_GOOD_LABEL,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
 )
@@ -39,9 +39,8 @@ def failing(version: int = 4) -> Any:
 def test_the_rollback_template_is_the_last_good_one_without_its_pod_template_hash() -> None:
     good = replicaset(3, 1)
     marked = deployment(build(version=4), progressing="ProgressDeadlineExceeded")
-    marked["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = good["spec"]["template"]["metadata"][
-        "annotations"
-    ][TEMPLATE_HASH_ANNOTATION]
+    good_hash = good["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
+    marked["metadata"].setdefault("labels", {})[LAST_GOOD_LABEL] = good_hash
     state = observe(marked)
     template = rollback_template(
         [good, replicaset(4, 2)], state, deployment_uid=DEPLOYMENT_UID, live_version=3
@@ -58,7 +57,7 @@ def test_the_marked_good_template_wins_over_a_newer_one_of_the_same_version() ->
     bad["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] = "bad"
     obj = deployment(build(version=4), progressing="ProgressDeadlineExceeded")
     good_hash = good["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
-    obj["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = good_hash
+    obj["metadata"].setdefault("labels", {})[LAST_GOOD_LABEL] = good_hash
     template = rollback_template(
         [bad, good], observe(obj), deployment_uid=DEPLOYMENT_UID, live_version=3
     )

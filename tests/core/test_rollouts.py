@@ -14,6 +14,7 @@ from modelplane.core.rollouts import (
     FETCH_ANNOTATION,
     FETCH_CREDENTIALS_ANNOTATION,
     LAST_GOOD_ANNOTATION,
+    LAST_GOOD_LABEL,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
     ServingError,
@@ -185,7 +186,9 @@ def test_an_unsaved_stage_has_no_owner_reference() -> None:
 def test_replacement_keeps_others_annotations_and_the_resource_version() -> None:
     current = deployment()
     current["metadata"]["annotations"][LAST_GOOD_ANNOTATION] = "abc"
+    current["metadata"]["labels"][LAST_GOOD_LABEL] = "def"
     body = replacement(build(version=4), current)
+    assert body["metadata"]["labels"][LAST_GOOD_LABEL] == "def"
     assert body["metadata"]["resourceVersion"] == "812"
     annotations = body["metadata"]["annotations"]
     assert annotations[REVISION_ANNOTATION] == "4"

@@ -20,6 +20,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from modelplane.core.rollouts import (
     LAST_GOOD_ANNOTATION,
+    LAST_GOOD_LABEL,
     TEMPLATE_HASH_ANNOTATION,
     VERSION_ANNOTATION,
 )
@@ -42,7 +43,7 @@ class DeploymentState:
     """The model version its pod template serves (annotation modelplane.io/model-version)."""
     template_hash: str | None
     good_hash: str | None
-    """The template that last completed a rollout (annotation modelplane.io/last-good-template)."""
+    """The template that last completed a rollout (label modelplane.io/last-good-template)."""
     revision: int | None
     replicas: int
     updated_replicas: int
@@ -74,7 +75,8 @@ def observe(deployment: Mapping[str, Any]) -> DeploymentState:
         controller_uid=controller_uid(metadata),
         version=int_or_none(template_annotation(template, VERSION_ANNOTATION)),
         template_hash=template_annotation(template, TEMPLATE_HASH_ANNOTATION),
-        good_hash=(metadata.get("annotations") or {}).get(LAST_GOOD_ANNOTATION),
+        good_hash=(metadata.get("labels") or {}).get(LAST_GOOD_LABEL)
+        or (metadata.get("annotations") or {}).get(LAST_GOOD_ANNOTATION),
         revision=int_or_none((metadata.get("annotations") or {}).get(REVISION_ANNOTATION)),
         replicas=replicas,
         updated_replicas=updated,

@@ -3,7 +3,7 @@
 A failed rollout is undone the way `kubectl rollout undo` does it: the pod template of an
 earlier ReplicaSet of the Deployment is put back (`rollback_template`, then
 `rollback_deployment`). It is the ReplicaSet whose template last completed a rollout, which the
-operator stamps on the Deployment (`modelplane.io/last-good-template`), so a rollback restores
+operator labels the Deployment with (`modelplane.io/last-good-template`), so a rollback restores
 the template that served, not the current `spec.serving.template` with the old version number in
 it (that template may be what broke).
 

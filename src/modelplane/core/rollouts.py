@@ -52,7 +52,13 @@ VERSION_ANNOTATION = "modelplane.io/model-version"
 URI_ANNOTATION = "modelplane.io/model-uri"
 DIGEST_ANNOTATION = "modelplane.io/model-digest"
 TEMPLATE_HASH_ANNOTATION = "modelplane.io/template-hash"
-LAST_GOOD_ANNOTATION = "modelplane.io/last-good-template"
+LAST_GOOD_LABEL = "modelplane.io/last-good-template"
+"""On the Deployment: the template hash of its last complete rollout. A label, because the API
+server bumps a Deployment's generation on every change of its annotations: marking it with an
+annotation made each finished rollout look unobserved for a moment, and the stage's status went
+back to Progressing and forward again."""
+LAST_GOOD_ANNOTATION = LAST_GOOD_LABEL
+"""Where releases before the label kept the mark; still read when no label is set."""
 FETCH_ANNOTATION = "modelplane.io/fetch-artifact"
 FETCH_CREDENTIALS_ANNOTATION = "modelplane.io/fetch-credentials"
 

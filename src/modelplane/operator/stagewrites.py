@@ -19,7 +19,7 @@ from kubernetes.client import ApiException
 
 from modelplane.api import GROUP, VERSION, ModelStage
 from modelplane.core.promotions import OWNED_FIELDS, Apply, Delete, MarkGood, Plan, World
-from modelplane.core.rollouts import LAST_GOOD_ANNOTATION
+from modelplane.core.rollouts import LAST_GOOD_LABEL
 from modelplane.core.statuses import Note, StatusPlan, owned_patch
 from modelplane.metrics import GATE_FAILURES, LIVE_VERSION, PROMOTIONS, ROLLBACKS
 from modelplane.operator import kube, watchcache
@@ -55,7 +55,7 @@ def act(namespace: str, plan: Plan) -> str | None:
                 "%s Deployment %s/%s", "created" if action.create else "updated", namespace, name
             )
         elif isinstance(action, MarkGood):
-            patch = {"metadata": {"annotations": {LAST_GOOD_ANNOTATION: action.template_hash}}}
+            patch = {"metadata": {"labels": {LAST_GOOD_LABEL: action.template_hash}}}
             apps.patch_namespaced_deployment(action.name, namespace, patch)
         elif isinstance(action, Delete):
             apps.delete_namespaced_deployment(action.name, namespace)
