@@ -204,6 +204,16 @@ def arguments(
     return args
 
 
+def cluster_option(parser: argparse.ArgumentParser) -> None:
+    """``--cluster NAME``: the local control plane a benchmark uses."""
+    parser.add_argument(
+        "--cluster",
+        default=CLUSTER_NAME,
+        help="the local control plane to use (default: %(default)s, shared with the other "
+        "benchmarks); another name starts one of its own",
+    )
+
+
 # -- the cluster and the operator ------------------------------------------------------------
 
 

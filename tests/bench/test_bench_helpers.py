@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from bench.artifact_verification import RAW_READ, RAW_READINTO, VERIFY, Sample, round_ratios
 from bench.common import Distribution, parse_prometheus, percentile, sum_samples, table
 
 
@@ -74,3 +75,19 @@ def test_prometheus_samples_are_parsed_and_summed_by_labels() -> None:
     assert sum_samples(samples, "modelplane_reconciles_total") == 17.0
     assert sum_samples(samples, "modelplane_reconciles_total", kind="ModelVersion") == 12.0
     assert sum_samples(samples, "modelplane_reconciles_total", kind="ModelStage") == 5.0
+
+
+def test_artifact_ratios_take_the_faster_raw_read_and_the_busier_machine() -> None:
+    """Each round's verify is compared with that round's faster single-stream raw read."""
+
+    def sample(seconds: float, others_cpu: float) -> Sample:
+        return Sample(seconds, 0.5, 0.5, 0.1, others_cpu)
+
+    samples = {
+        VERIFY: [sample(1.0, 0.1), sample(1.0, 0.0)],
+        RAW_READ: [sample(0.5, 0.4), sample(0.8, 0.0)],
+        RAW_READINTO: [sample(0.8, 0.0), sample(0.4, 0.2)],
+    }
+    throughput = {name: [1024 / s.seconds for s in taken] for name, taken in samples.items()}
+    pairs = round_ratios(samples, throughput, VERIFY)
+    assert pairs == [(pytest.approx(0.5), pytest.approx(0.8)), (pytest.approx(0.4), 0.5)]
