@@ -1,12 +1,11 @@
-"""kopf over thousands of objects: quiet readiness toggles, lean objects, a tuned collector."""
+"""kopf over thousands of objects: quiet readiness toggles, a tuned collector, trimmed heaps."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import platform
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from kopf._cogs.aiokits import aiotoggles
@@ -21,26 +20,6 @@ def test_the_operator_builds_quiet_toggle_sets_and_watches_lean_objects() -> Non
     kopfscale.install()
     assert aiotoggles.ToggleSet is QuietToggleSet
     assert getattr(watching.infinite_watch, "modelplane_lean", False)
-
-
-def test_watched_objects_lose_their_managed_fields_only() -> None:
-    listed = {"metadata": {"name": "m-v1", "managedFields": [{"manager": "kubectl"}]}}
-    events: list[Any] = [
-        {"type": None, "object": listed},
-        {"type": "DELETED", "object": {"metadata": {"name": "m-v2"}}},
-        "a kopf bookmark",
-    ]
-
-    async def watch(**_: Any) -> AsyncIterator[Any]:
-        for event in events:
-            yield event
-
-    async def collect() -> list[Any]:
-        return [event async for event in kopfscale.lean(watch)(settings=None)]
-
-    seen = asyncio.run(collect())
-    assert seen == events
-    assert seen[0]["object"] == {"metadata": {"name": "m-v1"}}
 
 
 @pytest.fixture

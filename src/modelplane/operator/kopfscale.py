@@ -1,4 +1,4 @@
-"""kopf over thousands of objects: four things kopf 1.45 and CPython do not do by themselves.
+"""kopf over thousands of objects: what kopf 1.45 and CPython do not do by themselves.
 
 Measured on a restart over 10,000 ModelVersions and 1,000 ModelStages (BENCHMARKS.md, section 2):
 
@@ -13,11 +13,8 @@ Measured on a restart over 10,000 ModelVersions and 1,000 ModelStages (BENCHMARK
    back); no waiter can miss a state it waits for, since no other make or drop changes whether
    the set is on. Toggles turned on or off one by one (kopf's peering pauses) still wake
    everyone, as before.
-2. **Objects without `metadata.managedFields`.** The API server's field-ownership records are
-   more than half of each ModelVersion as kopf holds it (6.5 of 11.5 KiB) and nothing here or
-   in kopf reads them. kopf keeps every listed object in memory until all are indexed, and
-   copies each at every event to detect changes, so dropping them as they arrive took 60 MiB
-   and about a sixth of the CPU off a restart.
+2. **Watch streams read at the pace they are handled**, objects without managedFields, and
+   ModelVersions indexed as they are read: `modelplane.operator.kopfstreams`.
 3. **Fewer full garbage collections.** A restart allocates millions of short-lived objects
    while more than a million live ones sit in memory; with CPython's default thresholds
    (700, 10, 10) the cyclic collector ran 16 full collections and took 16 of the 28 s of CPU
@@ -31,8 +28,8 @@ Measured on a restart over 10,000 ModelVersions and 1,000 ModelStages (BENCHMARK
    returned only when every object in them is gone, and the objects that live on are spread
    over the arenas the burst used.
 
-1 and 2 replace functions of kopf's private modules (`kopf._cogs`), which kopf reads when it
-starts (`kopf.run`), so `install` must run before that: `modelplane.operator.versionindexes`
+1 and 2 replace functions of kopf's private modules, which kopf reads when it starts
+(`kopf.run`), so `install` must run before that: `modelplane.operator.versionindexes`
 calls it on import, as the operator registers its handlers. If a kopf upgrade moves these
 internals, that part is skipped with a warning and kopf behaves as it does by itself.
 """
@@ -46,12 +43,13 @@ import ctypes.util
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
-from kopf._cogs.clients import watching
+
+from modelplane.operator import kopfstreams
 
 logger = logging.getLogger(__name__)
 
@@ -91,34 +89,15 @@ class QuietToggleSet(aiotoggles.ToggleSet):
             self._condition.notify_all()
 
 
-def lean(watch: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-    """kopf's watch stream `watch`, with `metadata.managedFields` dropped from each object."""
-
-    async def lean_watch(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        async for raw_event in watch(*args, **kwargs):
-            if isinstance(raw_event, dict):
-                obj = raw_event.get("object")
-                metadata = obj.get("metadata") if isinstance(obj, dict) else None
-                if isinstance(metadata, dict):
-                    metadata.pop("managedFields", None)
-            yield raw_event
-
-    lean_watch.modelplane_lean = True  # type: ignore[attr-defined]
-    return lean_watch
-
-
 def install() -> None:
-    """Makes kopf build `QuietToggleSet`s and watch lean objects from now on (idempotent)."""
+    """Makes kopf build `QuietToggleSet`s and read its streams through
+    `modelplane.operator.kopfstreams` from now on (idempotent)."""
     if aiotoggles.ToggleSet is not QuietToggleSet:
         if _toggle_sets_as_expected():
             aiotoggles.ToggleSet = QuietToggleSet  # type: ignore[misc]
         else:
             logger.warning("kopf's toggle sets changed shape; starting without the readiness fix")
-    current = getattr(watching, "infinite_watch", None)
-    if current is None or not callable(current):
-        logger.warning("kopf's watch stream moved; objects keep their managedFields")
-    elif not getattr(current, "modelplane_lean", False):
-        watching.infinite_watch = lean(current)
+    kopfstreams.install()
 
 
 @kopf.on.startup()

@@ -57,7 +57,7 @@ from modelplane.operator.runfinalizers import (
     sync_run_finalizer,
 )
 from modelplane.operator.runs import refresh_referrers
-from modelplane.operator.versionindexes import Indexes, locks, parse_version
+from modelplane.operator.versionindexes import VERSIONS, Indexes, locks, parse_version
 from modelplane.operator.versionreconciling import reconcile, status_of
 from modelplane.operator.versionstages import stages_wanted, write_stages
 
@@ -154,14 +154,25 @@ def _settled(namespace: str, version: ModelVersion) -> bool:
 # Run events -------------------------------------------------------------------------------------
 
 
+LISTING_WAIT = 120.0
+"""Seconds a Run's event waits at most for the ModelVersions of its namespace to be listed. A
+Run's finalizer is removed only after that; waiting longer (no ModelVersions watched there,
+say) would only hold the Run's other events back."""
+
+
 @kopf.on.event(GROUP, VERSION, RUNS)
-def run_event(
+async def run_event(
     *, type: str, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any
 ) -> None:
-    """Keeps the Run's finalizer, explains a blocked deletion, refreshes waiting lineages."""
+    """Keeps the Run's finalizer, explains a blocked deletion, refreshes waiting lineages; once
+    the versions of its namespace are listed, so that its holders are known (at a start)."""
     if namespace is None:
         return
-    indexes = Indexes.from_kwargs(kwargs)
+    await VERSIONS.wait_listed(namespace, LISTING_WAIT)
+    await asyncio.to_thread(_run_changed, type, body, namespace, name, Indexes.from_kwargs(kwargs))
+
+
+def _run_changed(type: str, body: kopf.Body, namespace: str, name: str, indexes: Indexes) -> None:
     metadata = ObjectMeta.model_validate(dict(body.get("metadata", {})))
     holders = sorted(indexes.holders.get((namespace, name), ()), key=lambda h: h.name)
     if type == "DELETED":

@@ -2,7 +2,10 @@
 
 A ModelVersion's lineage points at its Run, so the Run must outlive it. `sync_run_finalizer`
 adds `RUN_FINALIZER` to a Run while a ModelVersion names it and removes it afterwards, decided
-from two indexes (`modelversions_by_run`, `run_finalizers`) so it needs no list. The event
+from two indexes (the versions by run, `modelplane.operator.versionindexes.VERSIONS`, and the
+kopf index `run_finalizers`) so it needs no list. The finalizer is removed only once every
+ModelVersion of the namespace has been listed since the start: before that, a version naming
+the run may just not have been read yet. The event
 handlers of ModelVersions and Runs (`modelplane.operator.modelversions`) call it, and post an
 Event on a Run that someone tried to delete saying which versions hold it
 (`announce_blocked_deletion`), once per set of holders.
@@ -18,15 +21,8 @@ import kopf
 from kubernetes.client import ApiException
 
 from modelplane.api import GROUP, VERSION, ObjectMeta
-from modelplane.core.conditions import ConditionType, find_condition
 from modelplane.operator import kube
-from modelplane.operator.versionindexes import (
-    Indexes,
-    RunFinalizerState,
-    RunHolder,
-    locks,
-    parse_version,
-)
+from modelplane.operator.versionindexes import VERSIONS, Indexes, RunFinalizerState, locks
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +38,6 @@ _FINALIZER_ATTEMPTS = 5
 # posted again only when the holders change.
 _announced: dict[str, tuple[str, ...]] = {}
 _announced_guard = threading.Lock()
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-async def modelversions_by_run(
-    body: kopf.Body, namespace: str | None, **_: Any
-) -> dict[tuple[str, str], RunHolder] | None:
-    """ModelVersions by (namespace, run), leaving out those being deleted."""
-    version = parse_version(body)
-    if version is None or namespace is None or version.spec.run is None:
-        return None
-    if version.metadata.deletion_timestamp is not None or version.metadata.name is None:
-        return None
-    recorded = find_condition(
-        version.status.conditions if version.status else None, ConditionType.LINEAGE_RECORDED
-    )
-    state = (recorded.status, recorded.reason) if recorded is not None else None
-    return {(namespace, version.spec.run): RunHolder(version.metadata.name, state)}
 
 
 @kopf.index(GROUP, VERSION, RUNS)
@@ -95,8 +74,11 @@ def sync_run_finalizer(namespace: str, run: str, indexes: Indexes) -> None:
 
 def run_finalizer_settled(namespace: str, run: str, indexes: Indexes) -> bool:
     """Whether the indexes say `run` carries our finalizer exactly when a version names it (or
-    the run is not known), so `sync_run_finalizer` has nothing to do. Quick: no API call."""
+    the run is not known, or no version names it but not every version has been listed yet),
+    so `sync_run_finalizer` has nothing to do now. Quick: no API call."""
     wanted = bool(indexes.holders.get((namespace, run)))
+    if not wanted and not VERSIONS.is_listed(namespace):
+        return True  # the Run's own event decides, once the versions are listed (`run_event`)
     known = list(indexes.runs.get((namespace, run), ()))
     return not known or all(state.finalized == wanted for state in known)
 

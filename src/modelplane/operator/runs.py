@@ -23,9 +23,10 @@ Indexes defined here, for any handler of the operator (kopf passes them as keywo
 * `runs_by_reference`: (namespace, kind, name) -> names of the runs that name that object,
   kind being "Experiment", "Run" (the parent) or "ModelVersion" (the evaluated version).
 
-Whether a ModelVersion exists is read from `modelversions_by_model`
-(`modelplane.operator.versionstages`): a version's name says its model, so no index of its own
-is needed (one index handler fewer for each of 10,000 versions at a start). The ADDED and
+Whether a ModelVersion exists is read from the versions of its model
+(`modelplane.operator.versionindexes.VERSIONS`): a version's name says its model. Until a
+namespace's versions are all listed after a start, one not found there is looked up on the API
+server (`missing_references`), as for any object the indexes do not know yet. The ADDED and
 DELETED events of ModelVersions reach `refresh_referrers` from the ModelVersion handler
 (`modelplane.operator.modelversions`) rather than from a handler of their own here.
 """

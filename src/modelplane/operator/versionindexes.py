@@ -1,42 +1,50 @@
-"""What the ModelVersion handlers share: their kopf index values, the indexes, and keyed locks.
+"""What the ModelVersion handlers share: the indexes they read, and keyed locks.
 
-The indexes themselves are registered next to the code that reads them
-(`modelplane.operator.runfinalizers` and `modelplane.operator.versionstages`); kopf passes every
-index to every handler by its function name, and `Indexes.from_kwargs` picks them out.
+ModelVersions are indexed here, from kopf's watch streams as they are read (`VERSIONS`, fed by
+`modelplane.operator.kopfstreams`): by model (`VersionStages`) and by the run they name
+(`RunHolder`). They are not kopf indexes because kopf runs no handler before every object of
+every indexed kind has been indexed, and holds every object's task, queue and body until then:
+over 10,000 versions, most of the operator's memory at a start, and most of that memory stays
+with the process afterwards. Kept here, the versions stream through kopf a few hundred at a
+time (`modelplane.operator.kopfstreams`), and the index is complete for a namespace once its
+listing has been read (`VersionIndex.is_listed`).
+
+The indexes of ModelStages and Runs that the ModelVersion handlers read are kopf indexes,
+registered next to the code that reads them (`modelplane.operator.versionstages`,
+`modelplane.operator.runfinalizers`); kopf passes every index to every handler by its function
+name, and `Indexes.from_kwargs` picks them out, with the version indexes.
 The locks serialise the steps for one object (a ModelVersion, or one Run's finalizer) that the
 scheduled looks, the change handlers and the events of other objects can reach at once.
-
-The index functions are `async def` although they never wait: they are quick and pure, and kopf
-runs a plain function in its thread pool. At a start over 10,000 objects, every object is
-indexed before any handler runs; a thread hop per object and index made that indexing slow and
-spread it over many event-loop turns, and kopf wakes every object already indexed each time
-one more finishes, so the cost grew with the square of the number of objects.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import kopf
 from pydantic import ValidationError
 
-from modelplane.api import ConditionStatus, ModelVersion
+from modelplane.api import GROUP, ConditionStatus, ModelVersion
+from modelplane.core.conditions import ConditionType, find_condition
 from modelplane.core.stages import StagePointer
-from modelplane.operator import kopfscale
+from modelplane.operator import kopfscale, kopfstreams
 
 # Before kopf starts: kopf over 10,000 objects otherwise wakes every object's task whenever one
-# is indexed, and holds and copies each object's managedFields (see the module). Importing it
-# also registers its garbage-collector tuning at start.
+# is indexed, reads whole listings at once, and holds and copies each object's managedFields
+# (see the module). Importing it also registers its garbage-collector tuning at start.
 kopfscale.install()
 
-# Index values. Frozen dataclasses: kopf compares them to skip needless index updates.
+# Index values: frozen (kopf compares its values to skip needless index updates); those of the
+# version indexes, one per ModelVersion, with slots.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunHolder:
     """A ModelVersion that names a run, with its LineageRecorded (status, reason)."""
 
@@ -44,7 +52,7 @@ class RunHolder:
     lineage: tuple[ConditionStatus, str] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VersionStages:
     """A ModelVersion of a model, with the stages its status lists."""
 
@@ -61,15 +69,16 @@ class RunFinalizerState:
     deleting: bool
 
 
-HoldersIndex = kopf.Index[tuple[str, str], RunHolder]
-VersionsIndex = kopf.Index[tuple[str, str], VersionStages]
+HoldersIndex = Mapping[tuple[str, str], Collection[RunHolder]]
+VersionsIndex = Mapping[tuple[str, str], Collection[VersionStages]]
 StagesIndex = kopf.Index[tuple[str, str], StagePointer]
 RunsIndex = kopf.Index[tuple[str, str], RunFinalizerState]
 
 
 @dataclass(frozen=True)
 class Indexes:
-    """The indexes the ModelVersion handlers keep, as kopf passes them to every handler.
+    """The indexes the ModelVersion handlers read: the version indexes (`VERSIONS`) and the
+    kopf indexes of stages and runs, which kopf passes to every handler.
 
     A handler elsewhere (the ModelStage handlers) gets them with `Indexes.from_kwargs(kwargs)`.
     """
@@ -82,8 +91,8 @@ class Indexes:
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Indexes:
         return cls(
-            holders=kwargs["modelversions_by_run"],
-            versions=kwargs["modelversions_by_model"],
+            holders=VERSIONS.by_run,
+            versions=VERSIONS.by_model,
             stages=kwargs["modelstages_by_model"],
             runs=kwargs["run_finalizers"],
         )
@@ -121,24 +130,135 @@ def version_indexed(versions: VersionsIndex, namespace: str, name: str) -> bool:
     return any(entry.name == name for entry in versions.get((namespace, model), ()))
 
 
-def parse_version(body: kopf.Body) -> ModelVersion | None:
-    """The ModelVersion in `body`, or None when it does not parse (admission let it through).
-
-    The last one parsed is kept: kopf hands the same body to the two ModelVersion index
-    functions one after the other, and parsing a version takes about 50 µs (half a second
-    for each index over 10,000 versions at a start). Callers must not modify the result.
-    """
-    global _last_parsed  # noqa: PLW0603 - a cache of one, read and written in one step
-    resource_version = body.get("metadata", {}).get("resourceVersion")
-    last = _last_parsed
-    if last is not None and last[0] is body and last[1] == resource_version:
-        return last[2]
+def parse_version(body: Mapping[str, Any]) -> ModelVersion | None:
+    """The ModelVersion in `body`, or None when it does not parse (admission let it through)."""
     try:
-        version: ModelVersion | None = ModelVersion.from_object(body)
+        return ModelVersion.from_object(body)
     except ValidationError:
-        version = None
-    _last_parsed = (body, resource_version, version)
-    return version
+        return None
 
 
-_last_parsed: tuple[kopf.Body, str | None, ModelVersion | None] | None = None
+V = TypeVar("V")
+Key = tuple[str, str]
+
+
+class Grouped(Mapping[Key, tuple[V, ...]], Generic[V]):
+    """Values by key, several per key (one per object, by name); each read is a snapshot, so
+    threads may read while the event loop writes."""
+
+    def __init__(self, guard: threading.Lock) -> None:
+        self._guard = guard
+        self._groups: dict[Key, dict[str, V]] = {}
+
+    def __getitem__(self, key: Key) -> tuple[V, ...]:
+        with self._guard:
+            return tuple(self._groups[key].values())
+
+    def __iter__(self) -> Iterator[Key]:
+        with self._guard:
+            return iter(list(self._groups))
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def _put(self, key: Key, name: str, value: V) -> None:
+        self._groups.setdefault(key, {})[name] = value
+
+    def _drop(self, key: Key, name: str) -> None:
+        group = self._groups.get(key)
+        if group is not None:
+            group.pop(name, None)
+            if not group:
+                del self._groups[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where one ModelVersion is in the indexes."""
+
+    model: Key | None
+    run: Key | None
+
+
+class VersionIndex:
+    """ModelVersions by (namespace, model) and by (namespace, run), kept from kopf's watch
+    streams as they are read (`modelplane.operator.kopfstreams.feed`).
+
+    It is complete for a namespace once that namespace's (or the whole cluster's) listing has
+    been read, which `is_listed` tells and `wait_listed` waits for. A listing read again (after
+    the API server dropped the watch's history) also forgets the versions it no longer shows.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self.by_model: Grouped[VersionStages] = Grouped(self._guard)
+        self.by_run: Grouped[RunHolder] = Grouped(self._guard)
+        self._places: dict[Key, _Place] = {}
+        self._listing: dict[str | None, set[Key]] = {}
+        self._listed: set[str | None] = set()
+        self._progress = asyncio.Event()
+
+    def observe(self, event_type: str | None, obj: Mapping[str, Any], scope: str | None) -> None:
+        metadata = obj.get("metadata") or {}
+        namespace, name = metadata.get("namespace"), metadata.get("name")
+        if not isinstance(namespace, str) or not isinstance(name, str):
+            return
+        key = (namespace, name)
+        if event_type is None:
+            self._listing.setdefault(scope, set()).add(key)
+        version = parse_version(obj) if event_type != "DELETED" else None
+        with self._guard:
+            self._forget(key)
+            if version is not None:
+                self._place(key, version)
+
+    def listed(self, scope: str | None) -> None:
+        seen = self._listing.pop(scope, set())
+        with self._guard:
+            for key in [k for k in self._places if scope in (None, k[0]) and k not in seen]:
+                self._forget(key)
+        self._listed.add(scope)
+        progress, self._progress = self._progress, asyncio.Event()
+        progress.set()
+
+    def is_listed(self, namespace: str) -> bool:
+        """Whether every ModelVersion of `namespace` has been seen since the start."""
+        return None in self._listed or namespace in self._listed
+
+    async def wait_listed(self, namespace: str, timeout: float) -> bool:
+        """Waits until `is_listed(namespace)`, for at most `timeout` seconds; returns it."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self.is_listed(namespace):
+                    await self._progress.wait()
+        return self.is_listed(namespace)
+
+    def _place(self, key: Key, version: ModelVersion) -> None:
+        namespace, name = key
+        model = (namespace, version.spec.model)
+        stages = tuple(version.status.stages or ()) if version.status else ()
+        self.by_model._put(model, name, VersionStages(name, version.spec.version, stages))
+        run: Key | None = None
+        if version.spec.run is not None and version.metadata.deletion_timestamp is None:
+            run = (namespace, version.spec.run)
+            recorded = find_condition(
+                version.status.conditions if version.status else None,
+                ConditionType.LINEAGE_RECORDED,
+            )
+            state = (recorded.status, recorded.reason) if recorded is not None else None
+            self.by_run._put(run, name, RunHolder(name, state))
+        self._places[key] = _Place(model, run)
+
+    def _forget(self, key: Key) -> None:
+        place = self._places.pop(key, None)
+        if place is None:
+            return
+        if place.model is not None:
+            self.by_model._drop(place.model, key[1])
+        if place.run is not None:
+            self.by_run._drop(place.run, key[1])
+
+
+VERSIONS = VersionIndex()
+"""The ModelVersions this operator watches, fed by kopf's ModelVersion streams."""
+kopfstreams.feed(GROUP, "modelversions", VERSIONS)

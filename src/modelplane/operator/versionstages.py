@@ -1,8 +1,9 @@
 """Keeping `status.stages` of ModelVersions current: the stages each version is live in.
 
 A ModelStage points at the live version of its model; every version of that model lists the
-stages it is live in. Two indexes hold what is needed (`modelversions_by_model`,
-`modelstages_by_model`), so no list is read. `model_stage_event` refreshes a model's versions on
+stages it is live in. Two indexes hold what is needed (the versions of each model,
+`modelplane.operator.versionindexes.VERSIONS`, and the kopf index `modelstages_by_model`), so
+no list is read. `model_stage_event` refreshes a model's versions on
 every ModelStage event (the status write that changes `liveVersion` included); the ModelVersion
 event handler (`modelplane.operator.modelversions`) asks `stages_wanted` for the one version and
 writes only when it lists other stages.
@@ -20,30 +21,12 @@ from pydantic import ValidationError
 from modelplane.api import GROUP, VERSION, ModelStage, ModelVersion
 from modelplane.core.stages import StagePointer, stages_of_version
 from modelplane.operator import kube
-from modelplane.operator.versionindexes import (
-    Indexes,
-    StagesIndex,
-    VersionStages,
-    parse_version,
-)
+from modelplane.operator.versionindexes import Indexes, StagesIndex
 
 logger = logging.getLogger(__name__)
 
 PLURAL = "modelversions"
 MODELSTAGES = "modelstages"
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-async def modelversions_by_model(
-    body: kopf.Body, namespace: str | None, **_: Any
-) -> dict[tuple[str, str], VersionStages] | None:
-    """ModelVersions by (namespace, model), with the stages their status lists."""
-    version = parse_version(body)
-    if version is None or namespace is None or version.metadata.name is None:
-        return None
-    stages = tuple(version.status.stages or ()) if version.status else ()
-    entry = VersionStages(version.metadata.name, version.spec.version, stages)
-    return {(namespace, version.spec.model): entry}
 
 
 @kopf.index(GROUP, VERSION, MODELSTAGES)
