@@ -411,6 +411,14 @@ def options(parser: argparse.ArgumentParser) -> None:
         "MALLOC_ARENA_MAX=2",
     )
     parser.add_argument(
+        "--models",
+        type=int,
+        default=None,
+        metavar="M",
+        help="M models of 10 versions and one stage each (default: 1000, or 100 with --quick), "
+        "e.g. an intermediate size to measure how memory grows with the number of objects",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the namespace and its objects at the end, for --reuse",
@@ -436,7 +444,7 @@ def main() -> None:
     args = arguments(__doc__, options)
     from kubernetes import client as k8s  # noqa: PLC0415
 
-    models = 100 if args.quick else 1000
+    models = args.models or (100 if args.quick else 1000)
     env = dict(item.split("=", 1) for item in args.operator_env)
     cluster = bench_cluster(args.cluster)
     api = api_client(cluster)
