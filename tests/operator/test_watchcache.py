@@ -146,3 +146,27 @@ def test_peek_reads_memory_only_and_bodies_lists_one_namespace() -> None:
     assert sorted(body["metadata"]["name"] for body in cache.bodies("ns")) == ["a", "b"]
     assert [body["metadata"]["name"] for body in cache.bodies("other")] == ["c"]
     assert cache.bodies("empty") == []
+
+
+def test_the_late_event_of_an_earlier_write_does_not_replace_a_later_answer() -> None:
+    cache = WatchCache(every=True)
+    cache.observe(obj("a", "10"))
+    first = cache.get("ns", "a", never)
+    assert first is not None
+    cache.written(first, obj("a", "11"))
+    second = cache.get("ns", "a", never)
+    assert second is not None
+    cache.written(second, obj("a", "12"))
+    cache.observe(obj("a", "11"))  # the event of the first write, arriving late
+    got = cache.get("ns", "a", never)
+    assert got is not None
+    assert got["metadata"]["resourceVersion"] == "12"
+    cache.observe(obj("a", "13"))
+    assert (cache.peek("ns", "a") or {})["metadata"]["resourceVersion"] == "13"
+
+
+def test_versions_that_are_not_integers_are_kept_in_the_order_they_arrive() -> None:
+    cache = WatchCache(every=True)
+    cache.observe(obj("a", "b"))
+    cache.observe(obj("a", "a"))
+    assert (cache.peek("ns", "a") or {})["metadata"]["resourceVersion"] == "a"

@@ -18,6 +18,9 @@ Two kinds of cache:
 - ``every=False``: only objects that were read at least once are kept, and from then on kept
   current by their events (ModelVersions: thousands exist, a few are the targets of stages).
 
+Events of one object arrive in order, but after the answers to our own writes: an event older
+than the body kept (by resourceVersion) does not replace it.
+
 A miss reads the object from the API server (``fetch``) and keeps it unless an event stored a
 newer one meanwhile. A write refused as stale (409) drops the entry (`forget`), so an object
 whose events stopped reaching us (a Deployment that lost its label) cannot stay stale.
@@ -56,7 +59,11 @@ class WatchCache:
                 self._bodies.pop(key, None)
                 self._wanted.discard(key)
             elif self._every or key in self._wanted:
-                self._bodies[key] = _stored(body)
+                cached = self._bodies.get(key)
+                # Events trail our own writes: the event of a write whose answer is kept here
+                # may arrive after the answer to a later write, and must not bring it back.
+                if cached is None or _is_newer(body, cached) is not False:
+                    self._bodies[key] = _stored(body)
 
     def get(
         self, namespace: str, name: str, fetch: Callable[[], Mapping[str, Any] | None]
@@ -101,7 +108,9 @@ class WatchCache:
         expected = (based_on.get("metadata") or {}).get("resourceVersion")
         with self._guard:
             cached = self._bodies.get(key)
-            if cached is not None and cached["metadata"].get("resourceVersion") == expected:
+            if cached is None:
+                return
+            if cached["metadata"].get("resourceVersion") == expected or _is_newer(answer, cached):
                 self._bodies[key] = _stored(answer)
 
     def forget(self, namespace: str, name: str) -> None:
@@ -120,6 +129,16 @@ def _key(body: Mapping[str, Any]) -> Key | None:
     if not isinstance(namespace, str) or not isinstance(name, str):
         return None
     return namespace, name
+
+
+def _is_newer(body: Mapping[str, Any], than: Mapping[str, Any]) -> bool | None:
+    """Whether `body` is a later version of the object than `than`, by resourceVersion; None
+    when the two do not compare. The API server documents resourceVersions as opaque, but the
+    etcd-backed ones are increasing integers; anything else is treated as unordered."""
+    try:
+        return int(body["metadata"]["resourceVersion"]) > int(than["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _stored(body: Mapping[str, Any]) -> dict[str, Any]:
