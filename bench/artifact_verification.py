@@ -40,6 +40,7 @@ from bench.common import (
     bench_cluster,
     cluster_option,
     finish,
+    process_cpu_seconds,
     table,
 )
 
@@ -162,12 +163,6 @@ def hash_only(size: int) -> int:
 # -- CPU accounting --------------------------------------------------------------------------
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def machine_busy() -> float:
     """CPU seconds every core of the machine has spent busy so far (not idle, not iowait)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = (
@@ -189,12 +184,12 @@ class Sample:
 
 
 def measure(read: Callable[[], int], size: int, minio_pid: int) -> Sample:
-    busy, minio, client = machine_busy(), process_cpu(minio_pid), os.times()
+    busy, minio, client = machine_busy(), process_cpu_seconds(minio_pid), os.times()
     started = time.perf_counter()
     if read() != size:
         raise RuntimeError("short read")
     seconds = time.perf_counter() - started
-    busy, minio = machine_busy() - busy, process_cpu(minio_pid) - minio
+    busy, minio = machine_busy() - busy, process_cpu_seconds(minio_pid) - minio
     after = os.times()
     user, system = after.user - client.user, after.system - client.system
     return Sample(seconds, minio, user, system, max(0.0, busy - minio - user - system))

@@ -371,6 +371,17 @@ class Operator:
         """VmHWM of the operator process (its highest RSS so far), in MiB."""
         return rss_mib(self.pid, "VmHWM")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the operator process has used so far."""
+        return process_cpu_seconds(self.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
     """A memory figure of a process from /proc/<pid>/status, in MiB: VmRSS by default, or e.g.
