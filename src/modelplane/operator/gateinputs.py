@@ -44,7 +44,8 @@ def fetch_model_version(
 
     ``cached`` reads the watch cache (`modelplane.operator.watchcache`) once the object has
     been read: for reconciliations, whose guarded writes make a stale read harmless. Admission
-    reads the server: a refusal based on a stale copy would be final for the writer.
+    refuses only on a read of the server (see `cached_admission_reads`): a refusal based on a
+    stale copy would be final for the writer.
 
     An object that does not parse (it cannot: the CRD validates it) raises ValidationError;
     other API errors raise `kubernetes.client.ApiException`.
