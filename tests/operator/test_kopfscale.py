@@ -6,10 +6,11 @@ import asyncio
 import gc
 import platform
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from kopf._cogs.aiokits import aiotoggles
-from kopf._cogs.clients import watching
+from kopf._cogs.clients import api, watching
 
 from modelplane.operator import kopfscale
 from modelplane.operator.kopfscale import QuietToggleSet
@@ -103,3 +104,30 @@ def test_freed_memory_is_given_back_now_and_then(monkeypatch: pytest.MonkeyPatch
 def test_glibc_trim_is_found_on_glibc() -> None:
     found = kopfscale._malloc_trim() is not None
     assert found == (platform.libc_ver()[0] == "glibc")
+
+
+def test_kopf_makes_a_bounded_number_of_requests_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests beyond the bound wait for one in flight to end; kopf's own calls go through it."""
+    monkeypatch.setattr(kopfscale, "REQUESTS_AT_ONCE", 2)
+    in_flight = 0
+    most = 0
+
+    async def request(**_: Any) -> str:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return "answer"
+
+    async def scenario() -> list[str]:
+        bounded = kopfscale.bounded(request)
+        return await asyncio.gather(*(bounded(url=str(i)) for i in range(6)))
+
+    assert asyncio.run(scenario()) == ["answer"] * 6
+    assert most == 2
+    kopfscale.install()
+    assert all(
+        getattr(getattr(api, verb), "modelplane_bounded", False)
+        for verb in ("get", "post", "patch", "delete")
+    )

@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 from modelplane.api import ArtifactRef
 from modelplane.core.artifacts import ArtifactCheck, StoreOutage
 from modelplane.core.conditions import Reason
 from modelplane.metrics import ARTIFACT_BYTES_VERIFIED, ARTIFACT_VERIFICATION_FAILURES
-from modelplane.store import StoreConfig, StoreError, StoreUnavailable, verify_artifact
+from modelplane.store import StoreConfig, StoreError, StoreUnavailable, open_store, verify_artifact
 
 ALLOW_FILE_ARTIFACTS_ENV = "MODELPLANE_ALLOW_FILE_ARTIFACTS"
 FILE_ARTIFACTS_DISABLED = "FileArtifactsDisabled"
@@ -38,8 +40,10 @@ def check_artifact(ref: ArtifactRef) -> ArtifactCheck | StoreOutage:
             size=None,
             digest=None,
         )
+    config = StoreConfig.from_env()
+    _open_once(ref.uri, config)
     try:
-        result = verify_artifact(ref.uri, ref.digest, config=StoreConfig.from_env())
+        result = verify_artifact(ref.uri, ref.digest, config=config)
     except StoreUnavailable as error:
         ARTIFACT_VERIFICATION_FAILURES.labels(reason=Reason.STORE_UNREACHABLE).inc()
         return StoreOutage(str(error))
@@ -58,3 +62,18 @@ def check_artifact(ref: ArtifactRef) -> ArtifactCheck | StoreOutage:
         size=result.size,
         digest=result.actual_digest,
     )
+
+
+_opening = threading.Lock()
+
+
+def _open_once(uri: str, config: StoreConfig) -> None:
+    """Opens the store for `uri` one thread at a time, so its client is built once.
+
+    The store keeps one client per configuration, but threads that ask before the first is
+    built each build their own: the first looks of a sync (eight at once) built eight boto3
+    sessions, each decoding botocore's service data (about 80 MiB together, then garbage). A
+    store that cannot be opened is met again by `verify_artifact`, which reports it.
+    """
+    with _opening, contextlib.suppress(StoreError):
+        open_store(uri, config)

@@ -21,14 +21,20 @@ Measured on a restart over 10,000 ModelVersions and 1,000 ModelStages (BENCHMARK
    a restart used. At start, `tune_garbage_collector` moves everything imported so far out of
    the collector's way (`gc.freeze`) and collects young objects every `GC_THRESHOLDS[0]`
    allocations (the other two thresholds as kopf-free code would set them: see `GC_THRESHOLDS`).
-
-4. **Giving freed memory back.** glibc keeps the heap pages that a burst of work freed;
+4. **At most `REQUESTS_AT_ONCE` of kopf's own API requests at once.** kopf's HTTP client has no
+   connection limit and opens a TLS connection for every request made while the others are
+   busy; its pool then reuses them in turn, so none stays idle long enough to be closed. Its
+   requests come in bursts (every ModelStage's worker is released at the same moment once the
+   stages are indexed, and patches its stage), so an initial sync over 200 ModelStages held
+   290 connections to the API server throughout, about 300 KiB each (asyncio keeps a 256 KiB
+   read buffer per TLS connection). Watches are not bounded.
+5. **Giving freed memory back.** glibc keeps the heap pages that a burst of work freed;
    `malloc_trim` every `TRIM_INTERVAL` seconds, in a thread, returns them to the system (56 MiB
    after a restart over 11,000 objects). Most of what stays is CPython's own: its arenas are
    returned only when every object in them is gone, and the objects that live on are spread
    over the arenas the burst used.
 
-1 and 2 replace functions of kopf's private modules, which kopf reads when it starts
+1, 2 and 4 replace functions of kopf's private modules, which kopf reads when it starts
 (`kopf.run`), so `install` must run before that: `modelplane.operator.versionindexes`
 calls it on import, as the operator registers its handlers. If a kopf upgrade moves these
 internals, that part is skipped with a warning and kopf behaves as it does by itself.
@@ -43,11 +49,13 @@ import ctypes.util
 import functools
 import gc
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
+from kopf._cogs.clients import api
 
 from modelplane.operator import kopfstreams
 
@@ -89,15 +97,46 @@ class QuietToggleSet(aiotoggles.ToggleSet):
             self._condition.notify_all()
 
 
+REQUESTS_AT_ONCE = 16
+"""kopf's own API requests (not its watches) in flight at most."""
+
+_requests: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def bounded(request: Callable[..., Any]) -> Callable[..., Any]:
+    """kopf's API call `request`, waiting while `REQUESTS_AT_ONCE` others are in flight (in
+    this event loop)."""
+
+    @functools.wraps(request)
+    async def bounded_request(*args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        limit = _requests.get(loop)
+        if limit is None:
+            limit = _requests[loop] = asyncio.Semaphore(REQUESTS_AT_ONCE)
+        async with limit:
+            return await request(*args, **kwargs)
+
+    bounded_request.modelplane_bounded = True  # type: ignore[attr-defined]
+    return bounded_request
+
+
 def install() -> None:
-    """Makes kopf build `QuietToggleSet`s and read its streams through
-    `modelplane.operator.kopfstreams` from now on (idempotent)."""
+    """Makes kopf build `QuietToggleSet`s, read its streams through
+    `modelplane.operator.kopfstreams` and bound its requests from now on (idempotent)."""
     if aiotoggles.ToggleSet is not QuietToggleSet:
         if _toggle_sets_as_expected():
             aiotoggles.ToggleSet = QuietToggleSet  # type: ignore[misc]
         else:
             logger.warning("kopf's toggle sets changed shape; starting without the readiness fix")
     kopfstreams.install()
+    for verb in ("get", "post", "patch", "delete"):
+        call = getattr(api, verb, None)
+        if call is None or not callable(call):
+            logger.warning("kopf's API client moved; its requests are not bounded")
+        elif not getattr(call, "modelplane_bounded", False):
+            setattr(api, verb, bounded(call))
 
 
 @kopf.on.startup()
