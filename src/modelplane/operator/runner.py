@@ -13,7 +13,7 @@ from pathlib import Path
 import kopf
 
 from modelplane import metrics
-from modelplane.operator import webhookcerts, webhooks
+from modelplane.operator import memdiag, webhookcerts, webhooks
 
 # Importing a module registers its kopf handlers; this is the whole operator.
 HANDLER_MODULES = (
@@ -154,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"modelplane-operator: {exc}") from None
     for module in HANDLER_MODULES:
         importlib.import_module(module)
+    # Off unless MODELPLANE_MEMORY_DIAG names a directory (see the module).
+    memdiag.start_from_env()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     # The startup handler in modelplane.operator.settings sets the rest on the same object.
