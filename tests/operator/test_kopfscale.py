@@ -131,3 +131,7 @@ def test_kopf_makes_a_bounded_number_of_requests_at_once(monkeypatch: pytest.Mon
         getattr(getattr(api, verb), "modelplane_bounded", False)
         for verb in ("get", "post", "patch", "delete")
     )
+
+
+def test_malloc_arenas_are_limited_on_glibc() -> None:
+    assert kopfscale.limit_malloc_arenas() == (platform.libc_ver()[0] == "glibc")
