@@ -46,14 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    CLUSTER_NAME,
     Operator,
     Results,
     api_client,
     arguments,
     bench_cluster,
+    cluster_option,
     finish,
     parse_prometheus,
+    process_cpu_seconds,
     small_artifact,
     sum_samples,
     table,
@@ -283,13 +284,6 @@ def events_since(api: Any, namespace: str, since: datetime) -> int:
     return count
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
-
-
 def start_profiler(pid: int, path: Path, mode: str) -> subprocess.Popen[bytes]:
     """py-spy sampling `pid` into `path` in its "raw" (collapsed stacks) format: every busy
     thread (`mode` wall) or the thread holding the GIL (gil). `uv run --with py-spy` puts
@@ -390,12 +384,7 @@ def restart_and_measure(
 
 
 def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cluster",
-        default=CLUSTER_NAME,
-        help="the local control plane to use (default: %(default)s, shared with the other "
-        "benchmarks); another name starts one of its own",
-    )
+    cluster_option(parser)
     parser.add_argument(
         "--results",
         default=None,
